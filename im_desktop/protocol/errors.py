@@ -1,0 +1,134 @@
+"""Error codes shared by the server and the client, with Tencent's numbers, names and retry classes."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = ["ErrorClass", "ErrorCode", "ImError"]
+
+
+class ErrorClass(enum.Enum):
+    """What a client should do about an error (the classes of Tencent's error table)."""
+
+    SIG = "sig"  # get a new UserSig, then log in once more
+    STOP = "stop"  # do not retry; the input or configuration is wrong
+    TRANSIENT = "transient"  # back off and retry by itself
+    USER = "user"  # the user decides (kicked offline, logged out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    name: str
+    http_status: int
+    error_class: ErrorClass
+    message: str
+
+
+class ErrorCode(enum.IntEnum):
+    """Numeric codes on the wire. Tencent's where Tencent has one; 9xxxx are im-desktop's own."""
+
+    NOT_LOGGED_IN = 6014
+    INVALID_PARAMETERS = 6017
+    USER_SIG_EXPIRED_CLIENT = 6206
+    KICKED_OFF_BY_OTHER = 6208
+    LOGIN_IN_PROCESS = 7501
+    LOGOUT_IN_PROCESS = 7502
+    NET_DISCONNECT = 9508
+    USERSIG_EXPIRED = 70001
+    USERSIG_EMPTY = 70002
+    USERSIG_CHECK_FAILED = 70003
+    USERSIG_MISMATCH_PUBLICKEY = 70009
+    USERSIG_MISMATCH_ID = 70013
+    USERSIG_MISMATCH_SDKAPPID = 70014
+    ACCOUNT_FREQ_LIMIT = 70050
+    ACCOUNT_INVALID_USERSIG = 70052
+    ACCOUNT_NOT_FOUND = 70107
+    ACCOUNT_INVALID_PARAMETERS = 70402
+    ADMIN_REQUIRED = 70403
+    INTERNAL_ERROR = 70500
+    NOT_FOUND = 90404
+    METHOD_NOT_ALLOWED = 90405
+    PAYLOAD_TOO_LARGE = 90413
+    FEATURE_DISABLED = 90503
+
+    @property
+    def spec(self) -> _Spec:
+        return _SPECS[self]
+
+    @property
+    def http_status(self) -> int:
+        return _SPECS[self].http_status
+
+    @property
+    def error_class(self) -> ErrorClass:
+        return _SPECS[self].error_class
+
+    @property
+    def default_message(self) -> str:
+        return _SPECS[self].message
+
+
+_S, _T, _U, _G = ErrorClass.STOP, ErrorClass.TRANSIENT, ErrorClass.USER, ErrorClass.SIG
+_SPECS: dict[ErrorCode, _Spec] = {
+    ErrorCode.NOT_LOGGED_IN: _Spec("ERR_SDK_NOT_LOGGED_IN", 401, _U, "You are not logged in."),
+    ErrorCode.INVALID_PARAMETERS: _Spec("ERR_INVALID_PARAMETERS", 400, _S, "A parameter is invalid."),
+    ErrorCode.USER_SIG_EXPIRED_CLIENT: _Spec("ERR_USER_SIG_EXPIRED", 401, _G, "Your login ticket has expired."),
+    ErrorCode.KICKED_OFF_BY_OTHER: _Spec(
+        "ERR_LOGIN_KICKED_OFF_BY_OTHER", 401, _U, "This account was logged in elsewhere."
+    ),
+    ErrorCode.LOGIN_IN_PROCESS: _Spec(
+        "ERR_SDK_ACCOUNT_LOGIN_IN_PROCESS", 409, _T, "A login is already running."
+    ),
+    ErrorCode.LOGOUT_IN_PROCESS: _Spec(
+        "ERR_SDK_ACCOUNT_LOGOUT_IN_PROCESS", 409, _T, "A logout is already running."
+    ),
+    ErrorCode.NET_DISCONNECT: _Spec("ERR_SDK_NET_DISCONNECT", 503, _T, "The server cannot be reached."),
+    ErrorCode.USERSIG_EXPIRED: _Spec(
+        "ERR_SVR_ACCOUNT_USERSIG_EXPIRED", 401, _G, "The UserSig has expired; get a new one."
+    ),
+    ErrorCode.USERSIG_EMPTY: _Spec("ERR_SVR_ACCOUNT_USERSIG_EMPTY", 400, _S, "The UserSig is empty."),
+    ErrorCode.USERSIG_CHECK_FAILED: _Spec(
+        "ERR_SVR_ACCOUNT_USERSIG_CHECK_FAILED", 401, _S, "The UserSig could not be verified; is it truncated?"
+    ),
+    ErrorCode.USERSIG_MISMATCH_PUBLICKEY: _Spec(
+        "ERR_SVR_ACCOUNT_USERSIG_MISMATCH_PUBLICKEY", 401, _S, "The UserSig was not signed with this server's key."
+    ),
+    ErrorCode.USERSIG_MISMATCH_ID: _Spec(
+        "ERR_SVR_ACCOUNT_USERSIG_MISMATCH_ID", 401, _S, "The UserSig was made for another UserID."
+    ),
+    ErrorCode.USERSIG_MISMATCH_SDKAPPID: _Spec(
+        "ERR_SVR_ACCOUNT_USERSIG_MISMATCH_SDKAPPID", 401, _S, "The UserSig was made for another SDKAppID."
+    ),
+    ErrorCode.ACCOUNT_FREQ_LIMIT: _Spec(
+        "ERR_SVR_ACCOUNT_FREQ_LIMIT",
+        429,
+        _S,
+        "Login is locked after too many failures; check the UserSig and try again in a minute.",
+    ),
+    ErrorCode.ACCOUNT_INVALID_USERSIG: _Spec(
+        "ERR_SVR_ACCOUNT_INVALID_USERSIG", 401, _G, "The UserSig was invalidated; get a new one."
+    ),
+    ErrorCode.ACCOUNT_NOT_FOUND: _Spec("ERR_SVR_ACCOUNT_NOT_FOUND", 404, _S, "No such account."),
+    ErrorCode.ACCOUNT_INVALID_PARAMETERS: _Spec(
+        "ERR_SVR_ACCOUNT_INVALID_PARAMETERS", 400, _S, "The request is malformed."
+    ),
+    ErrorCode.ADMIN_REQUIRED: _Spec("ERR_SVR_ACCOUNT_ADMIN_REQUIRED", 403, _S, "This needs the operator key."),
+    ErrorCode.INTERNAL_ERROR: _Spec("ERR_SVR_ACCOUNT_INTERNAL_ERROR", 500, _T, "The server had an internal error."),
+    ErrorCode.NOT_FOUND: _Spec("IM_NOT_FOUND", 404, _S, "Not found."),
+    ErrorCode.METHOD_NOT_ALLOWED: _Spec("IM_METHOD_NOT_ALLOWED", 405, _S, "Use POST."),
+    ErrorCode.PAYLOAD_TOO_LARGE: _Spec("IM_PAYLOAD_TOO_LARGE", 413, _S, "The request is too large."),
+    ErrorCode.FEATURE_DISABLED: _Spec("IM_FEATURE_DISABLED", 404, _S, "This endpoint is off on this server."),
+}
+
+
+class ImError(Exception):
+    """An error with a wire code. The message is for people and never contains a secret."""
+
+    def __init__(self, code: ErrorCode, message: str | None = None) -> None:
+        self.code = code
+        self.message = message or code.default_message
+        super().__init__(f"{self.message} ({code.value} {code.spec.name})")
+
+    def to_wire(self) -> dict[str, object]:
+        return {"code": int(self.code), "name": self.code.spec.name, "message": self.message}

@@ -1,0 +1,1 @@
+"""The built-in IM server: Satori v1 plus a login extension, with Tencent's login rules."""

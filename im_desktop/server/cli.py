@@ -1,0 +1,58 @@
+"""Command line of `im-desktop-server`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import platformdirs
+
+from im_desktop.server.app import run_server
+from im_desktop.server.config import KEYS_FILE_NAME, ServerConfig, load_or_create_keys
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="im-desktop-server", description="The im-desktop IM server (Satori v1).")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)")
+    p.add_argument("--port", type=int, default=5140, help="port to listen on; 0 picks a free one (default: 5140)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(platformdirs.user_data_dir("im-desktop")) / "server",
+        help="where the database and keys file live",
+    )
+    p.add_argument("--sandbox", action="store_true", help="issue demo tickets to anyone (local testing only)")
+    p.add_argument("--keys-file", type=Path, help=f"keys file (default: DATA_DIR/{KEYS_FILE_NAME})")
+    p.add_argument("--print-url", action="store_true", help="print the server's URL on stdout once listening")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not 0 <= args.port <= 65535:
+        print(f"--port must be between 0 and 65535, not {args.port}", file=sys.stderr)
+        return 2
+    data_dir: Path = args.data_dir.expanduser()
+    keys = load_or_create_keys(args.keys_file or data_dir / KEYS_FILE_NAME)
+    config = ServerConfig(keys=keys, data_dir=data_dir, host=args.host, port=args.port, sandbox=args.sandbox)
+    if args.host not in ("127.0.0.1", "localhost", "::1") and args.sandbox:
+        logging.getLogger(__name__).warning("sandbox mode hands out tickets to anyone who can reach %s", args.host)
+
+    def announce(url: str) -> None:
+        if args.print_url:
+            print(url, flush=True)
+
+    try:
+        asyncio.run(run_server(config, announce))
+    except OSError as exc:
+        print(f"im-desktop-server: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,144 @@
+"""The Satori event stream `GET {base}/v1/events`: IDENTIFY, READY, PING/PONG, EVENT, resume by `sn`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from im_desktop.protocol.errors import ImError
+from im_desktop.protocol.models import CloseCode, Opcode
+from im_desktop.server.hub import Connection, Hub, login_object
+from im_desktop.server.sessions import SessionService, session_to_wire
+
+__all__ = ["EventStream"]
+
+log = logging.getLogger(__name__)
+
+_REPLAY_BATCH = 500
+
+
+class _BadFrame(Exception):
+    """A frame that is not a Satori signal."""
+
+
+def _parse(text: str) -> tuple[int, dict[str, Any]]:
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        raise _BadFrame from None
+    if not isinstance(frame, dict):
+        raise _BadFrame
+    op, body = frame.get("op"), frame.get("body")
+    if not isinstance(op, int) or isinstance(op, bool) or op not in Opcode._value2member_map_:
+        raise _BadFrame
+    if body is None:
+        body = {}  # satori-python and others send PING without a body
+    if not isinstance(body, dict):
+        raise _BadFrame
+    return op, body
+
+
+def _resume_point(body: dict[str, Any]) -> int | None:
+    # The spec says `sn`; servers and clients from before 2024-12 say `sequence`.
+    for key in ("sn", "sequence"):
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return None
+
+
+class EventStream:
+    """One coroutine per socket; all state changes go through the SessionService."""
+
+    def __init__(self, service: SessionService, hub: Hub) -> None:
+        self.service = service
+        self.hub = hub
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        config = self.service.config
+        ws = web.WebSocketResponse(max_msg_size=config.max_frame_bytes)
+        await ws.prepare(request)
+        conn: Connection | None = None
+        try:
+            while not ws.closed:
+                timeout = config.identify_timeout if conn is None else config.heartbeat_timeout
+                try:
+                    msg = await ws.receive(timeout=timeout)
+                except TimeoutError:
+                    code = CloseCode.IDENTIFY_TIMEOUT if conn is None else CloseCode.HEARTBEAT_TIMEOUT
+                    await ws.close(code=code, message=b"timeout")
+                    break
+                if msg.type is not WSMsgType.TEXT:
+                    if msg.type is WSMsgType.BINARY:
+                        await ws.close(code=CloseCode.INVALID_MESSAGE, message=b"invalid message")
+                    break  # CLOSE, CLOSING, CLOSED, or ERROR (e.g. a frame over the size limit)
+                try:
+                    op, body = _parse(msg.data)
+                except _BadFrame:
+                    await ws.close(code=CloseCode.INVALID_MESSAGE, message=b"invalid message")
+                    break
+                if op == Opcode.PING:
+                    await ws.send_str(json.dumps({"op": int(Opcode.PONG), "body": {}}))
+                elif op == Opcode.IDENTIFY and conn is None:
+                    conn = await self._identify(ws, body)
+                    if conn is None:
+                        break
+        finally:
+            if conn is not None:
+                self.hub.detach(conn)
+        return ws
+
+    async def _identify(self, ws: web.WebSocketResponse, body: dict[str, Any]) -> Connection | None:
+        token = body.get("token")
+        token = token if isinstance(token, str) else None
+        try:
+            session = self.service.authenticate(token)
+        except ImError:
+            await self._refuse(ws, token)
+            return None
+        resume_from = _resume_point(body)
+        conn = Connection(ws, session, last_sn=resume_from if resume_from is not None else self.service.store.max_sn())
+        ready = {
+            "logins": [login_object(session.user_id)],
+            "proxy_urls": [],
+            "sn": conn.last_sn,
+            "session": session_to_wire(session, online=True),
+            "heartbeat_interval": self.service.config.heartbeat_interval,
+        }
+        await conn.send(Opcode.READY, ready)
+        if resume_from is not None:
+            await self._replay(conn)
+        # No await between the last empty replay read and attach: an event committed after that read
+        # is delivered live, one committed before it was replayed.
+        old = self.hub.attach(conn)
+        if old is not None:
+            self.service.spawn(old.close(WSCloseCode.OK, "superseded by a newer connection of this session"))
+        return conn
+
+    async def _replay(self, conn: Connection) -> None:
+        store = self.service.store
+        while batch := store.events_after(conn.last_sn, conn.user_id, _REPLAY_BATCH):
+            for sn, event in batch:
+                conn.last_sn = sn
+                await conn.send(Opcode.EVENT, {"sn": sn, **event, "login": login_object(conn.user_id)})
+
+    async def _refuse(self, ws: web.WebSocketResponse, token: str | None) -> None:
+        """Explain an ended session with `login-removed` (kicked while offline, say), or reject the token."""
+        session = self.service.store.session_by_token(token) if token else None
+        if session is None or session.state not in ("kicked", "expired"):
+            await ws.close(code=CloseCode.INVALID_TOKEN, message=b"invalid token")
+            return
+        body, close = self.service.ended_event(session)
+        await ws.send_str(json.dumps({"op": int(Opcode.EVENT), "body": {"sn": 0, **body}}))
+        await ws.close(code=close, message=str((session.ended or {}).get("reason", "ended")).encode())
+
+    async def close_all(self) -> None:
+        """At shutdown: tell every client to come back (1012 service restart)."""
+        conns = self.hub.all()
+        await asyncio.gather(
+            *(c.close(WSCloseCode.SERVICE_RESTART, "server restarting") for c in conns), return_exceptions=True
+        )
