@@ -45,6 +45,9 @@ class Connection:
     session: SessionRow
     last_sn: int = 0
     opened_at: float = field(default_factory=time.monotonic)
+    # Live events wait here while READY and the resume replay are being sent, so that none is
+    # sent early or lost; None once the connection is streaming.
+    backlog: list[tuple[int, dict[str, Any]]] | None = field(default_factory=list)
 
     @property
     def user_id(self) -> str:
@@ -58,6 +61,23 @@ class Connection:
         except (ConnectionError, RuntimeError):
             return False
         return True
+
+    async def send_event(self, sn: int, body: dict[str, Any]) -> None:
+        """Send a stored event once, in `sn` order, with this connection's login filled in."""
+        if self.backlog is not None:
+            self.backlog.append((sn, body))
+        elif sn > self.last_sn:
+            self.last_sn = sn
+            await self.send(Opcode.EVENT, {"sn": sn, **body, "login": login_object(self.user_id)})
+
+    async def start_streaming(self) -> None:
+        """Flush the events that arrived during READY and replay, then send live."""
+        while self.backlog:
+            sn, body = self.backlog.pop(0)
+            if sn > self.last_sn:
+                self.last_sn = sn
+                await self.send(Opcode.EVENT, {"sn": sn, **body, "login": login_object(self.user_id)})
+        self.backlog = None
 
     async def close(self, code: int, reason: str) -> None:
         await self.ws.close(code=code, message=reason.encode())
@@ -104,9 +124,6 @@ class Hub:
         return [c for c in self._by_session.values() if keep(c)]
 
     async def deliver(self, conns: Iterable[Connection], sn: int, body: dict[str, Any]) -> None:
-        """Send one stored event to each connection, with its own login filled in."""
+        """Send one stored event to each connection."""
         for conn in conns:
-            if sn <= conn.last_sn:
-                continue  # already sent during a resume replay
-            conn.last_sn = sn
-            await conn.send(Opcode.EVENT, {"sn": sn, **body, "login": login_object(conn.user_id)})
+            await conn.send_event(sn, body)

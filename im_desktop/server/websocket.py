@@ -101,7 +101,11 @@ class EventStream:
             await self._refuse(ws, token)
             return None
         resume_from = _resume_point(body)
-        conn = Connection(ws, session, last_sn=resume_from if resume_from is not None else self.service.store.max_sn())
+        store = self.service.store
+        conn = Connection(ws, session, last_sn=resume_from if resume_from is not None else store.max_sn())
+        old = self.hub.attach(conn)  # online from here on; live events queue in the backlog
+        if old is not None:
+            self.service.spawn(old.close(WSCloseCode.OK, "superseded by a newer connection of this session"))
         ready = {
             "logins": [login_object(session.user_id)],
             "proxy_urls": [],
@@ -110,21 +114,13 @@ class EventStream:
             "heartbeat_interval": self.service.config.heartbeat_interval,
         }
         await conn.send(Opcode.READY, ready)
-        if resume_from is not None:
-            await self._replay(conn)
-        # No await between the last empty replay read and attach: an event committed after that read
-        # is delivered live, one committed before it was replayed.
-        old = self.hub.attach(conn)
-        if old is not None:
-            self.service.spawn(old.close(WSCloseCode.OK, "superseded by a newer connection of this session"))
-        return conn
-
-    async def _replay(self, conn: Connection) -> None:
-        store = self.service.store
+        # Replay from the durable log (also covers a fresh connection's READY window), then the backlog.
         while batch := store.events_after(conn.last_sn, conn.user_id, _REPLAY_BATCH):
             for sn, event in batch:
                 conn.last_sn = sn
                 await conn.send(Opcode.EVENT, {"sn": sn, **event, "login": login_object(conn.user_id)})
+        await conn.start_streaming()
+        return conn
 
     async def _refuse(self, ws: web.WebSocketResponse, token: str | None) -> None:
         """Explain an ended session with `login-removed` (kicked while offline, say), or reject the token."""
