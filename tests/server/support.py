@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import json
 import time
 from collections.abc import AsyncIterator
@@ -139,7 +140,7 @@ class RunningServer:
         return usersig.generate(sdkappid, key, user_id, lifetime, now=now)
 
     async def post(self, path: str, body: Any = None, *, headers: dict[str, str] | None = None,
-                   data: bytes | None = None, method: str = "POST") -> Reply:  # fmt: skip
+                   data: bytes | io.BytesIO | None = None, method: str = "POST") -> Reply:  # fmt: skip
         payload = data if data is not None else (json.dumps(body).encode() if body is not None else None)
         async with self.http.request(method, self.url + path, data=payload, headers=headers) as resp:
             text = await resp.text()
