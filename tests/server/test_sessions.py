@@ -53,7 +53,8 @@ async def test_reconnecting_with_the_token_is_not_a_new_login(server: RunningSer
 async def test_bad_login_input_gets_a_clear_error_and_changes_nothing(
     server: RunningServer, body: dict[str, object], code: int, needle: str
 ) -> None:
-    request = {"user_id": "alice", "user_sig": server.sig("alice"), "platform": "Linux", "device_id": "d"}
+    request: dict[str, object] = {"user_id": "alice", "user_sig": server.sig("alice"), "platform": "Linux",
+                                  "device_id": "d"}  # fmt: skip
     request.update(body)
     reply = await server.post("/im/v1/login", request)
     assert (reply.status, reply.code) == (400, code), reply
