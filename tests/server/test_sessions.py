@@ -217,3 +217,16 @@ async def test_logout_ends_the_session_and_its_socket(server: RunningServer) -> 
     assert (await session.api("login.get")).code == 6014
     again = await server.post("/im/v1/logout", {}, headers=session.headers())
     assert (again.status, again.code) == (401, 6014)
+
+
+async def test_no_ticket_or_token_reaches_the_log(server: RunningServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    sig = server.sig("alice")
+    session = await server.login("alice", sig=sig)
+    sock = await session.connect()
+    await server.try_login("alice", sig=sig[:40])
+    await server.login("alice", platform="Mac")
+    await sock.until("login-removed")
+    assert "alice" in caplog.text  # the log does say what happened
+    for secret in (sig, sig[:40], session.token, server.config.keys.secret_key, server.config.keys.admin_key):
+        assert secret not in caplog.text
