@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -9,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from im_desktop.protocol.models import LoginStatus, Opcode
 from im_desktop.server.store import SessionRow
@@ -18,6 +19,7 @@ __all__ = ["PLATFORM_NAME", "Connection", "Hub", "login_object"]
 
 log = logging.getLogger(__name__)
 
+MAX_OUTBOX = 1000  # events queued for one reader before it is told to reconnect and resume
 PLATFORM_NAME = "im-desktop"  # the Satori `platform` of every login on this server
 FEATURES = [
     "login.get", "user.get", "friend.list", "guild.list", "channel.list", "channel.get",
@@ -39,15 +41,18 @@ def login_object(user_id: str, sn: int = 0, status: LoginStatus = LoginStatus.ON
 
 @dataclass(eq=False)
 class Connection:
-    """One identified WebSocket; at most one per session."""
+    """One identified WebSocket; at most one per session.
+
+    Events go through `outbox`, drained by one writer task per connection, so a slow reader never
+    delays the request that published an event, and events always leave in `sn` order.
+    """
 
     ws: web.WebSocketResponse
     session: SessionRow
     last_sn: int = 0
     opened_at: float = field(default_factory=time.monotonic)
-    # Live events wait here while READY and the resume replay are being sent, so that none is
-    # sent early or lost; None once the connection is streaming.
-    backlog: list[tuple[int, dict[str, Any]]] | None = field(default_factory=list)
+    outbox: asyncio.Queue[tuple[int, dict[str, Any]]] = field(default_factory=asyncio.Queue)
+    overflowed: bool = False
 
     @property
     def user_id(self) -> str:
@@ -62,22 +67,30 @@ class Connection:
             return False
         return True
 
-    async def send_event(self, sn: int, body: dict[str, Any]) -> None:
-        """Send a stored event once, in `sn` order, with this connection's login filled in."""
-        if self.backlog is not None:
-            self.backlog.append((sn, body))
-        elif sn > self.last_sn:
-            self.last_sn = sn
-            await self.send(Opcode.EVENT, {"sn": sn, **body, "login": login_object(self.user_id)})
+    async def send_stored_event(self, sn: int, body: dict[str, Any]) -> bool:
+        """Send one event of the durable log, with this connection's login filled in."""
+        self.last_sn = sn
+        return await self.send(Opcode.EVENT, {"sn": sn, **body, "login": login_object(self.user_id)})
 
-    async def start_streaming(self) -> None:
-        """Flush the events that arrived during READY and replay, then send live."""
-        while self.backlog:
-            sn, body = self.backlog.pop(0)
-            if sn > self.last_sn:
-                self.last_sn = sn
-                await self.send(Opcode.EVENT, {"sn": sn, **body, "login": login_object(self.user_id)})
-        self.backlog = None
+    def push(self, sn: int, body: dict[str, Any]) -> None:
+        """Queue a live event; a reader too far behind is dropped and will resume from its last `sn`."""
+        if self.outbox.qsize() >= MAX_OUTBOX:
+            if not self.overflowed:
+                self.overflowed = True
+                log.warning("session %s reads too slowly; closing it so it resumes", self.session.id)
+                self.outbox.put_nowait((-1, {}))  # wakes the writer, which closes the socket
+            return
+        self.outbox.put_nowait((sn, body))
+
+    async def write_events(self) -> None:
+        """The writer task: send queued events in order, skipping any already sent by the replay."""
+        while True:
+            sn, body = await self.outbox.get()
+            if sn < 0:
+                await self.close(WSCloseCode.TRY_AGAIN_LATER, "too far behind; resume")
+                return
+            if sn > self.last_sn and not await self.send_stored_event(sn, body):
+                return
 
     async def close(self, code: int, reason: str) -> None:
         await self.ws.close(code=code, message=reason.encode())
@@ -123,7 +136,8 @@ class Hub:
     def select(self, keep: Callable[[Connection], bool]) -> list[Connection]:
         return [c for c in self._by_session.values() if keep(c)]
 
-    async def deliver(self, conns: Iterable[Connection], sn: int, body: dict[str, Any]) -> None:
-        """Send one stored event to each connection."""
+    @staticmethod
+    def publish(conns: Iterable[Connection], sn: int, body: dict[str, Any]) -> None:
+        """Queue one stored event for each connection; never waits for a reader."""
         for conn in conns:
-            await conn.send_event(sn, body)
+            conn.push(sn, body)

@@ -193,7 +193,7 @@ class SatoriApi:
         else:
             members = set(self.store.channel_members(channel["id"]))
             recipients = self.hub.select(lambda c: c.user_id in members)
-        await self.hub.deliver(recipients, sn, event)
+        self.hub.publish(recipients, sn, event)
         return [message.to_wire()]
 
     def _message_event(self, message: MessageRow, channel: sqlite3.Row) -> dict[str, Any]:

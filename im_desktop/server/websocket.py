@@ -63,6 +63,7 @@ class EventStream:
         ws = web.WebSocketResponse(max_msg_size=config.max_frame_bytes)
         await ws.prepare(request)
         conn: Connection | None = None
+        writer: asyncio.Task[None] | None = None
         try:
             while not ws.closed:
                 timeout = config.identify_timeout if conn is None else config.heartbeat_timeout
@@ -87,7 +88,10 @@ class EventStream:
                     conn = await self._identify(ws, body)
                     if conn is None:
                         break
+                    writer = asyncio.get_running_loop().create_task(conn.write_events(), name="ws-writer")
         finally:
+            if writer is not None:
+                writer.cancel()
             if conn is not None:
                 self.hub.detach(conn)
         return ws
@@ -103,7 +107,7 @@ class EventStream:
         resume_from = _resume_point(body)
         store = self.service.store
         conn = Connection(ws, session, last_sn=resume_from if resume_from is not None else store.max_sn())
-        old = self.hub.attach(conn)  # online from here on; live events queue in the backlog
+        old = self.hub.attach(conn)  # online from here on; live events wait in its outbox
         if old is not None:
             self.service.spawn(old.close(WSCloseCode.OK, "superseded by a newer connection of this session"))
         ready = {
@@ -114,12 +118,10 @@ class EventStream:
             "heartbeat_interval": self.service.config.heartbeat_interval,
         }
         await conn.send(Opcode.READY, ready)
-        # Replay from the durable log (also covers a fresh connection's READY window), then the backlog.
+        # Replay from the durable log; the writer then skips queued events the replay already sent.
         while batch := store.events_after(conn.last_sn, conn.user_id, _REPLAY_BATCH):
             for sn, event in batch:
-                conn.last_sn = sn
-                await conn.send(Opcode.EVENT, {"sn": sn, **event, "login": login_object(conn.user_id)})
-        await conn.start_streaming()
+                await conn.send_stored_event(sn, event)
         return conn
 
     async def _refuse(self, ws: web.WebSocketResponse, token: str | None) -> None:
