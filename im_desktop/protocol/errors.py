@@ -35,6 +35,7 @@ class ErrorCode(enum.IntEnum):
     LOGIN_IN_PROCESS = 7501
     LOGOUT_IN_PROCESS = 7502
     NET_DISCONNECT = 9508
+    NET_TIMEOUT = 9520
     USERSIG_EXPIRED = 70001
     USERSIG_EMPTY = 70002
     USERSIG_CHECK_FAILED = 70003
@@ -47,6 +48,7 @@ class ErrorCode(enum.IntEnum):
     ACCOUNT_INVALID_PARAMETERS = 70402
     ADMIN_REQUIRED = 70403
     INTERNAL_ERROR = 70500
+    AUTH_REJECTED = 90401
     NOT_FOUND = 90404
     METHOD_NOT_ALLOWED = 90405
     PAYLOAD_TOO_LARGE = 90413
@@ -84,6 +86,7 @@ _SPECS: dict[ErrorCode, _Spec] = {
         "ERR_SDK_ACCOUNT_LOGOUT_IN_PROCESS", 409, _T, "A logout is already running."
     ),
     ErrorCode.NET_DISCONNECT: _Spec("ERR_SDK_NET_DISCONNECT", 503, _T, "The server cannot be reached."),
+    ErrorCode.NET_TIMEOUT: _Spec("ERR_SDK_NET_WAIT_ACK_TIMEOUT", 504, _T, "The server did not answer in time."),
     ErrorCode.USERSIG_EXPIRED: _Spec(
         "ERR_SVR_ACCOUNT_USERSIG_EXPIRED", 401, _G, "The UserSig has expired; get a new one."
     ),
@@ -115,6 +118,7 @@ _SPECS: dict[ErrorCode, _Spec] = {
     ),
     ErrorCode.ADMIN_REQUIRED: _Spec("ERR_SVR_ACCOUNT_ADMIN_REQUIRED", 403, _S, "This needs the operator key."),
     ErrorCode.INTERNAL_ERROR: _Spec("ERR_SVR_ACCOUNT_INTERNAL_ERROR", 500, _T, "The server had an internal error."),
+    ErrorCode.AUTH_REJECTED: _Spec("IM_AUTH_REJECTED", 401, _S, "The server refused the credentials."),
     ErrorCode.NOT_FOUND: _Spec("IM_NOT_FOUND", 404, _S, "Not found."),
     ErrorCode.METHOD_NOT_ALLOWED: _Spec("IM_METHOD_NOT_ALLOWED", 405, _S, "Use POST."),
     ErrorCode.PAYLOAD_TOO_LARGE: _Spec("IM_PAYLOAD_TOO_LARGE", 413, _S, "The request is too large."),

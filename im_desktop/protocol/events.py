@@ -1,0 +1,194 @@
+"""The Satori event stream, client side: IDENTIFY, READY, heartbeats, events, and why it ended."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import wsproto.utilities
+from httpx_ws import (
+    AsyncWebSocketSession,
+    HTTPXWSException,
+    WebSocketDisconnect,
+    WebSocketInvalidTypeReceived,
+    WebSocketUpgradeError,
+    aconnect_ws,
+)
+
+from im_desktop.protocol.models import Opcode
+
+__all__ = ["EventStream", "Ready", "StreamEnd", "event_sn"]
+
+log = logging.getLogger(__name__)
+
+_MAX_FRAME_BYTES = 1024 * 1024
+_NETWORK_ERRORS = (HTTPXWSException, httpx.TransportError, OSError, wsproto.utilities.LocalProtocolError)
+
+
+def _first_leaf(group: BaseExceptionGroup[Any]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """READY: the logins (Satori), plus this server's resume point and session when it sends them."""
+
+    logins: list[dict[str, Any]]
+    sn: int | None
+    session: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """Why a stream stopped. `ended` is the server's own account from `login-removed`, if it sent one."""
+
+    code: int | None
+    reason: str
+    ended: dict[str, Any] | None = None
+    dead: bool = False  # nothing arrived for `dead_after` seconds: the link is black-holed or asleep
+    ready: bool = False  # whether READY had arrived
+
+
+def event_sn(body: dict[str, Any]) -> int | None:
+    """The event's sequence number: `sn` now, `id` on servers from before 2024-12."""
+    for key in ("sn", "id"):
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _parse(text: str) -> tuple[int, dict[str, Any]] | None:
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(frame, dict) or not isinstance(frame.get("op"), int):
+        return None
+    body = frame.get("body")
+    return frame["op"], body if isinstance(body, dict) else {}  # PONG may have no body at all
+
+
+class EventStream:
+    """One connection to `/v1/events`. `run()` does everything in the calling task and never raises
+    for network trouble: it returns a StreamEnd, so a supervisor can decide what comes next."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        token: str | None,
+        resume_sn: int | None,
+        *,
+        ping_interval: float,
+        dead_after: float,
+        ready_timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._http = http
+        self._url = url
+        self._token = token
+        self._resume_sn = resume_sn
+        self._ping_interval = ping_interval
+        self._dead_after = dead_after
+        self._ready_timeout = ready_timeout
+        self._clock = clock
+        self._ended: dict[str, Any] | None = None
+        self._ready = False
+
+    async def run(self, on_ready: Callable[[Ready], None], on_event: Callable[[dict[str, Any]], None]) -> StreamEnd:
+        try:
+            connection: contextlib.AbstractAsyncContextManager[AsyncWebSocketSession] = aconnect_ws(
+                self._url, self._http, keepalive_ping_interval_seconds=None, max_message_size_bytes=_MAX_FRAME_BYTES
+            )
+            async with connection as ws:
+                try:
+                    return await self._talk(ws, on_ready, on_event)
+                except WebSocketDisconnect as exc:
+                    return self._end(exc.code, exc.reason)
+                except _NETWORK_ERRORS as exc:
+                    return self._end(None, f"connection lost ({type(exc).__name__})")
+        except WebSocketUpgradeError as exc:
+            return self._end(None, f"the server refused the WebSocket (HTTP {exc.response.status_code})")
+        except (HTTPXWSException, httpx.TransportError, OSError) as exc:
+            return self._end(None, f"cannot connect ({type(exc).__name__})")
+        except ExceptionGroup as group:
+            # httpx-ws wraps errors raised by its background reader in an ExceptionGroup.
+            first = _first_leaf(group)
+            if not isinstance(first, _NETWORK_ERRORS):
+                raise
+            return self._end(None, f"connection lost ({type(first).__name__})")
+
+    def _end(self, code: int | None, reason: str, dead: bool = False) -> StreamEnd:
+        return StreamEnd(code, reason, self._ended, dead, self._ready)
+
+    async def _talk(
+        self,
+        ws: AsyncWebSocketSession,
+        on_ready: Callable[[Ready], None],
+        on_event: Callable[[dict[str, Any]], None],
+    ) -> StreamEnd:
+        identify: dict[str, Any] = {} if self._token is None else {"token": self._token}
+        if self._resume_sn is not None:
+            # The spec's `sn`, and `sequence` for servers that still read the old name.
+            identify.update(sn=self._resume_sn, sequence=self._resume_sn)
+        await ws.send_text(json.dumps({"op": int(Opcode.IDENTIFY), "body": identify}))
+        deadline = self._clock() + self._ready_timeout
+        while not self._ready:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                return self._end(None, "no READY from the server", dead=True)
+            try:
+                parsed = _parse(await ws.receive_text(remaining))
+            except (TimeoutError, WebSocketInvalidTypeReceived):
+                continue
+            if parsed is None:
+                continue
+            op, body = parsed
+            if op == Opcode.READY:
+                self._ready = True
+                logins = [x for x in body.get("logins", []) if isinstance(x, dict)]
+                sn = body.get("sn") if isinstance(body.get("sn"), int) else None
+                session = body.get("session") if isinstance(body.get("session"), dict) else None
+                on_ready(Ready(logins, sn, session))
+            elif op == Opcode.EVENT:
+                self._note(body)  # e.g. login-removed for a session kicked while offline
+                on_event(body)
+        return await self._stream(ws, on_event)
+
+    async def _stream(self, ws: AsyncWebSocketSession, on_event: Callable[[dict[str, Any]], None]) -> StreamEnd:
+        last_heard = next_ping = self._clock()
+        while True:
+            now = self._clock()
+            if now - last_heard >= self._dead_after:
+                return self._end(None, f"nothing heard for {self._dead_after:.0f} s", dead=True)
+            if now >= next_ping:
+                await ws.send_text(json.dumps({"op": int(Opcode.PING), "body": {}}))
+                next_ping = now + self._ping_interval
+            try:
+                text = await ws.receive_text(max(min(next_ping, last_heard + self._dead_after) - now, 0.001))
+            except TimeoutError:
+                continue
+            except WebSocketInvalidTypeReceived:
+                last_heard = self._clock()
+                continue
+            last_heard = self._clock()
+            parsed = _parse(text)
+            if parsed is None:
+                log.warning("ignored a frame that is not a Satori signal (%d bytes)", len(text))
+                continue
+            op, body = parsed
+            if op == Opcode.EVENT:
+                self._note(body)
+                on_event(body)
+
+    def _note(self, body: dict[str, Any]) -> None:
+        if body.get("type") == "login-removed" and isinstance(body.get("ended"), dict):
+            self._ended = body["ended"]
