@@ -42,6 +42,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(ImError(ErrorCode.METHOD_NOT_ALLOWED))
     except web.HTTPException:
         raise
+    except ConnectionResetError:
+        # The client went away mid-request (it was closed, or its network dropped): nothing to report.
+        return error_response(ImError(ErrorCode.NET_DISCONNECT, "The client disconnected."))
     except Exception:
         # The traceback goes to the server log; the client gets no internals.
         log.exception("internal error in %s %s", request.method, request.path)
