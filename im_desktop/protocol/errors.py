@@ -32,6 +32,7 @@ class ErrorCode(enum.IntEnum):
     INVALID_PARAMETERS = 6017
     USER_SIG_EXPIRED_CLIENT = 6206
     KICKED_OFF_BY_OTHER = 6208
+    INVALID_IDENTIFIER = 7003
     LOGIN_IN_PROCESS = 7501
     LOGOUT_IN_PROCESS = 7502
     NET_DISCONNECT = 9508
@@ -78,6 +79,9 @@ _SPECS: dict[ErrorCode, _Spec] = {
     ErrorCode.USER_SIG_EXPIRED_CLIENT: _Spec("ERR_USER_SIG_EXPIRED", 401, _G, "Your login ticket has expired."),
     ErrorCode.KICKED_OFF_BY_OTHER: _Spec(
         "ERR_LOGIN_KICKED_OFF_BY_OTHER", 401, _U, "This account was logged in elsewhere."
+    ),
+    ErrorCode.INVALID_IDENTIFIER: _Spec(
+        "ERR_SDK_COMM_INVALID_IDENTIFIER", 400, _S, "The UserID may be at most 32 bytes of a-z A-Z 0-9 _ -."
     ),
     ErrorCode.LOGIN_IN_PROCESS: _Spec(
         "ERR_SDK_ACCOUNT_LOGIN_IN_PROCESS", 409, _T, "A login is already running."

@@ -1,0 +1,129 @@
+"""Keeps the event stream up while logged in: connect, back off, reconnect, stop only when told to."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from im_desktop.protocol.errors import ImError
+from im_desktop.protocol.events import Ready
+from im_desktop.protocol.models import LoginStatus
+from im_desktop.session.outcomes import Next, Outcome, classify_error, classify_stream_end
+
+if TYPE_CHECKING:
+    from im_desktop.session.controller import SessionController
+
+__all__ = ["ConnectionLoop"]
+
+log = logging.getLogger(__name__)
+
+_TASK = "connection"
+
+
+class ConnectionLoop:
+    """The reconnect policy, as one task owned by the controller's supervisor."""
+
+    def __init__(self, controller: SessionController) -> None:
+        self._c = controller
+        self._poke = asyncio.Event()
+        self._first: asyncio.Future[Outcome | None] | None = None
+
+    def start(self) -> asyncio.Future[Outcome | None]:
+        """Start connecting; the future resolves at the first READY (None) or the first failure."""
+        self._first = asyncio.get_running_loop().create_future()
+        self._c.tasks.spawn(_TASK, self._run(first=True))
+        return self._first
+
+    async def stop(self) -> None:
+        await self._c.tasks.cancel_and_wait(_TASK)
+        if self._first is not None and not self._first.done():
+            self._first.cancel()
+
+    def retry_now(self) -> None:
+        self._c.timing.backoff.reset()
+        self._poke.set()
+
+    def restart_now(self) -> None:
+        """Drop the current stream (it may be stale after a wake or a network change) and reconnect now."""
+        if self._c.tasks.running(_TASK):
+            self._c.timing.backoff.reset()
+            self._c.tasks.spawn(_TASK, self._run(first=False))
+
+    def _settle_first(self, outcome: Outcome | None) -> None:
+        if self._first is not None and not self._first.done():
+            self._first.set_result(outcome)
+
+    def _on_ready(self, ready: Ready) -> None:
+        self._c.timing.backoff.reset()
+        self._c.on_ready(ready)
+        self._settle_first(None)
+
+    async def _run(self, *, first: bool) -> None:
+        c = self._c
+        renewed = relogged = False  # each at most once between two READYs: no login loops
+        while True:
+            if not first:
+                c.set_status(LoginStatus.RECONNECT)
+                c.connecting.emit()
+            first = False
+            creds = c.creds
+            assert creds is not None
+            stream = c.client.events(creds.token, c.resume_point(), ping_interval=c.timing.ping_interval,
+                                     dead_after=c.timing.dead_after)  # fmt: skip
+            end = await stream.run(self._on_ready, c.on_event)
+            c.on_stream_end(end)
+            if end.ready:
+                renewed = relogged = False
+            outcome = classify_stream_end(end, own_server=c.own_server)
+            log.info("stream ended: %s (close %s, %s)", outcome.next.value, end.code, end.reason)
+            if outcome.next is Next.NEW_TICKET and c.can_renew and not renewed:
+                renewed = True
+                outcome = await self._relogin()
+            elif outcome.next is Next.RELOGIN and not relogged:
+                relogged = True
+                outcome = await self._relogin()
+            if outcome.next is Next.RECONNECT:
+                if not end.ready:
+                    c.connect_failed.emit(outcome.code, outcome.message)
+                    self._settle_first(None)  # logged in; the connection comes back by itself
+                await self._wait(c.timing.backoff.next_delay())
+                continue
+            if outcome.next in (Next.NEW_TICKET, Next.RELOGIN) and outcome.code == 0:
+                continue  # the new login worked: connect again at once
+            await self._finish(outcome)
+            return
+
+    async def _relogin(self) -> Outcome:
+        try:
+            await self._c.relogin()
+        except ImError as exc:
+            step = classify_error(exc)
+            return Outcome(step if step is not Next.NEW_TICKET else Next.REJECTED, int(exc.code), exc.message)
+        return Outcome(Next.NEW_TICKET, 0, "")
+
+    async def _finish(self, outcome: Outcome) -> None:
+        """A terminal outcome: tell the UI why, then end the session (the cache stays)."""
+        c = self._c
+        self._settle_first(outcome)
+        if outcome.next is Next.KICKED:
+            info: dict[str, Any] = dict(outcome.ended or {})
+            info.setdefault("code", outcome.code)
+            info.setdefault("message", outcome.message)
+            c.kicked_offline.emit(info)
+        elif outcome.next in (Next.NEW_TICKET, Next.RELOGIN) or (
+            outcome.next is Next.REJECTED and outcome.code in (70001, 70052, 6206)
+        ):
+            c.user_sig_expired.emit()
+        elif outcome.next is Next.REJECTED:
+            c.connect_failed.emit(outcome.code, outcome.message)
+        await c.end_session()
+
+    async def _wait(self, delay: float) -> None:
+        c = self._c
+        c.set_status(LoginStatus.RECONNECT)
+        c.reconnect_scheduled.emit(delay)
+        self._poke.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._poke.wait(), delay)

@@ -1,0 +1,47 @@
+"""Plain types of the session layer: Tencent's login status, server profiles, and every delay in one place."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from im_desktop.protocol.errors import ErrorCode
+from im_desktop.session.backoff import Backoff
+
+__all__ = ["SdkLoginStatus", "ServerProfile", "Timing", "known_code"]
+
+
+def known_code(code: int) -> ErrorCode:
+    try:
+        return ErrorCode(code)
+    except ValueError:
+        return ErrorCode.AUTH_REJECTED
+
+
+class SdkLoginStatus(enum.IntEnum):
+    """Tencent's getLoginStatus values."""
+
+    LOGINED = 1
+    LOGINING = 2
+    LOGOUT = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ServerProfile:
+    """A server the user can log in to; `name` keys the keyring entry and the cache folder."""
+
+    name: str
+    base_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Every delay the controller uses, in one place so tests and benchmarks can shrink them."""
+
+    ping_interval: float = 8.0
+    dead_after: float = 20.0  # a black-holed link is noticed within this many seconds
+    backoff: Backoff = field(default_factory=Backoff)
+    wake_check_interval: float = 5.0
+    wake_threshold: float = 10.0
+    renew_margin: float = 300.0  # renew a renewable ticket this long before it expires
+    ready_wait: float = 10.0

@@ -1,0 +1,45 @@
+"""Awaiting Qt signals from async tests without a nested event loop (never qtbot.waitSignal here)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from PySide6.QtCore import SignalInstance
+
+from im_desktop.protocol.models import LoginStatus
+from im_desktop.session.controller import SessionController
+
+
+def next_emission(signal: SignalInstance) -> asyncio.Future[tuple[Any, ...]]:
+    future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+
+    def resolve(*args: Any) -> None:
+        if not future.done():
+            future.set_result(args)
+
+    signal.connect(resolve)
+    return future
+
+
+def record(signal: SignalInstance) -> list[tuple[Any, ...]]:
+    seen: list[tuple[Any, ...]] = []
+    signal.connect(lambda *args: seen.append(args))
+    return seen
+
+
+async def reach_status(controller: SessionController, status: LoginStatus, timeout: float = 10.0) -> None:
+    """Wait until the controller's Satori status is `status` (now or after a change)."""
+    if controller.current_login["status"] == status:
+        return
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def check(value: int) -> None:
+        if value == status and not future.done():
+            future.set_result(None)
+
+    controller.status_changed.connect(check)
+    try:
+        await asyncio.wait_for(future, timeout)
+    finally:
+        controller.status_changed.disconnect(check)
