@@ -7,7 +7,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from im_desktop.protocol.errors import ImError
+from im_desktop.protocol.errors import ErrorCode, ImError
 from im_desktop.protocol.events import Ready
 from im_desktop.protocol.models import LoginStatus
 from im_desktop.session.outcomes import Next, Outcome, classify_error, classify_stream_end
@@ -20,6 +20,8 @@ __all__ = ["ConnectionLoop"]
 log = logging.getLogger(__name__)
 
 _TASK = "connection"
+_SIG_CODES = {int(ErrorCode.USERSIG_EXPIRED), int(ErrorCode.ACCOUNT_INVALID_USERSIG),
+              int(ErrorCode.USER_SIG_EXPIRED_CLIENT)}  # fmt: skip
 
 
 class ConnectionLoop:
@@ -104,21 +106,20 @@ class ConnectionLoop:
         return Outcome(Next.NEW_TICKET, 0, "")
 
     async def _finish(self, outcome: Outcome) -> None:
-        """A terminal outcome: tell the UI why, then end the session (the cache stays)."""
+        """A terminal outcome: end the session (the cache stays), then tell the UI why. In that order,
+        so a handler already sees LOGOUT and an empty login user (TIMSDK#200's complaint)."""
         c = self._c
         self._settle_first(outcome)
+        await c.end_session()
         if outcome.next is Next.KICKED:
             info: dict[str, Any] = dict(outcome.ended or {})
             info.setdefault("code", outcome.code)
             info.setdefault("message", outcome.message)
             c.kicked_offline.emit(info)
-        elif outcome.next in (Next.NEW_TICKET, Next.RELOGIN) or (
-            outcome.next is Next.REJECTED and outcome.code in (70001, 70052, 6206)
-        ):
+        elif outcome.next in (Next.NEW_TICKET, Next.RELOGIN) or outcome.code in _SIG_CODES:
             c.user_sig_expired.emit()
-        elif outcome.next is Next.REJECTED:
+        else:
             c.connect_failed.emit(outcome.code, outcome.message)
-        await c.end_session()
 
     async def _wait(self, delay: float) -> None:
         c = self._c

@@ -383,7 +383,7 @@ class SessionController(QObject):
                 left = due - self._wall()
                 if left <= 0:
                     break
-                await asyncio.sleep(min(left, 30.0))
+                await asyncio.sleep(min(left, self.timing.renew_check_interval))
             assert self._provider is not None
             try:
                 ticket = await self._provider.ticket(self.client, self._user_id)
@@ -397,6 +397,7 @@ class SessionController(QObject):
         log.info("the machine slept about %.0f s; reconnecting now", slept)
         self.tasks.spawn("pool-reset", self.client.reset())
         self._connection.restart_now()
+        self._schedule_renewal()  # the ticket may be close to expiry now
 
     def network_changed(self, online: bool) -> None:
         """The OS says the network went up or down (QNetworkInformation, fed by the composition root)."""

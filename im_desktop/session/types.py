@@ -44,4 +44,5 @@ class Timing:
     wake_check_interval: float = 5.0
     wake_threshold: float = 10.0
     renew_margin: float = 300.0  # renew a renewable ticket this long before it expires
+    renew_check_interval: float = 30.0  # how often the renewal re-reads the wall clock
     ready_wait: float = 10.0

@@ -31,7 +31,8 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> M
 
 
 FAST = Timing(ping_interval=0.2, dead_after=1.0, backoff=Backoff(initial=0.05, cap=0.4, jitter=0.1),
-              wake_check_interval=0.05, wake_threshold=5.0, renew_margin=30.0, ready_wait=5.0)  # fmt: skip
+              wake_check_interval=0.05, wake_threshold=5.0, renew_margin=30.0, renew_check_interval=0.05,
+              ready_wait=5.0)  # fmt: skip
 
 
 def make_controller(url: str, tmp_path: Path, *, name: str = "sandbox", timing: Timing | None = None,

@@ -1,0 +1,219 @@
+"""Faults against the real server: network cuts, black holes, restarts, sleep, kicks, expiry, garbage."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from im_desktop.protocol.models import LoginStatus
+from im_desktop.session.backoff import Backoff
+from im_desktop.session.tickets import PastedTicket, SandboxTickets
+from im_desktop.session.types import SdkLoginStatus, Timing
+from tests.server.support import FakeClock
+from tests.session.conftest import session_env
+from tests.session.signals import next_emission, reach_status, record
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _post_as(env, user_id: str, text: str) -> str:
+    other = await env.server.login(user_id, platform="Web")
+    [message] = await other.ok("message.create", {"channel_id": "general", "content": text})
+    return str(message["id"])
+
+
+def _history(controller) -> list[str]:
+    assert controller.cache is not None
+    return [m.content for m in controller.cache.history("general")]
+
+
+@pytest.mark.parametrize("outage", [1.0, 10.0])
+async def test_back_online_by_itself_after_a_network_cut(tmp_path: Path, outage: float) -> None:
+    async with session_env(tmp_path) as env:
+        controller = env.controller()
+        await controller.login("alice", SandboxTickets())
+        statuses = record(controller.status_changed)
+        env.proxy.cut()
+        await reach_status(controller, LoginStatus.RECONNECT)
+        await _post_as(env, "bob", "sent while alice was cut off")
+        await asyncio.sleep(outage)
+        env.proxy.restore()
+        await reach_status(controller, LoginStatus.ONLINE, timeout=5)
+        assert controller.login_requests == 1  # reconnecting is not a new login
+        assert controller.login_status is SdkLoginStatus.LOGINED
+        assert (LoginStatus.DISCONNECT,) in statuses and (LoginStatus.RECONNECT,) in statuses
+        await asyncio.sleep(0.3)
+        assert "sent while alice was cut off" in _history(controller)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_back_online_after_three_minutes_without_network(tmp_path: Path) -> None:
+    async with session_env(tmp_path) as env:
+        controller = env.controller()
+        await controller.login("alice", SandboxTickets())
+        env.proxy.cut()
+        await _post_as(env, "bob", "while away")
+        await asyncio.sleep(180)  # longer than the server's 30 s heartbeat timeout: it dropped us
+        env.proxy.restore()
+        await reach_status(controller, LoginStatus.ONLINE, timeout=5)
+        assert controller.login_requests == 1
+        await asyncio.sleep(0.3)
+        assert "while away" in _history(controller)
+
+
+async def test_a_black_holed_connection_is_noticed_and_replaced(tmp_path: Path) -> None:
+    async with session_env(tmp_path) as env:
+        controller = env.controller()
+        await controller.login("alice", SandboxTickets())
+        dropped = next_emission(controller.status_changed)
+        env.proxy.blackhole()
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(dropped, 5)
+        noticed = asyncio.get_running_loop().time() - started
+        assert noticed <= controller.timing.dead_after + 0.5
+        env.proxy.restore()
+        await reach_status(controller, LoginStatus.ONLINE)
+        assert controller.login_requests == 1
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["restart", "crash-like"])
+async def test_server_restart_resumes_without_login_and_loses_nothing(tmp_path: Path, crash: bool) -> None:
+    async with session_env(tmp_path) as env:
+        controller = env.controller()
+        await controller.login("alice", SandboxTickets())
+        port = int(env.server.url.rsplit(":", 1)[1])
+        await _post_as(env, "bob", "before restart")
+        await asyncio.sleep(0.2)
+        if crash:
+            env.proxy.cut()  # the client sees a reset, not a polite close
+        await env.stop_server()
+        controller.send_message("general", "written while the server was down")
+        await asyncio.sleep(1.0)
+        await env.start_server(port=port)
+        env.proxy.restore()
+        await reach_status(controller, LoginStatus.ONLINE, timeout=5)
+        assert controller.login_requests == 1
+        await asyncio.sleep(0.5)
+        bob = await env.server.login("bob", platform="Web")
+        server_side = [m["content"] for m in (await bob.ok("message.list", {"channel_id": "general"}))["data"]]
+        assert server_side == ["before restart", "written while the server was down"]  # sent exactly once
+        assert _history(controller) == server_side
+        assert controller.cache is not None and controller.cache.pending() == []
+
+
+async def test_wake_from_sleep_reconnects_at_once_instead_of_waiting(tmp_path: Path) -> None:
+    wall = FakeClock()
+    slow = Timing(ping_interval=0.2, dead_after=1.0, backoff=Backoff(initial=30.0, cap=60.0, jitter=0.0),
+                  wake_check_interval=0.05, wake_threshold=5.0)  # fmt: skip
+    async with session_env(tmp_path) as env:
+        controller = env.controller(timing=slow, wall_clock=wall)
+        await controller.login("alice", SandboxTickets())
+        scheduled = next_emission(controller.reconnect_scheduled)
+        env.proxy.cut()
+        assert (await asyncio.wait_for(scheduled, 5))[0] == 30.0  # it would wait half a minute
+        env.proxy.restore()
+        wall.advance(3600)  # an hour of suspend: the wall clock jumps, the monotonic one does not
+        await reach_status(controller, LoginStatus.ONLINE, timeout=3)
+        assert controller.login_requests == 1
+
+
+async def test_retry_now_skips_the_wait(tmp_path: Path) -> None:
+    slow = Timing(ping_interval=0.2, dead_after=1.0, backoff=Backoff(initial=30.0, cap=60.0, jitter=0.0))
+    async with session_env(tmp_path) as env:
+        controller = env.controller(timing=slow)
+        await controller.login("alice", SandboxTickets())
+        scheduled = next_emission(controller.reconnect_scheduled)
+        env.proxy.cut()
+        await asyncio.wait_for(scheduled, 5)
+        env.proxy.restore()
+        controller.retry_now()
+        await reach_status(controller, LoginStatus.ONLINE, timeout=3)
+
+
+async def test_network_back_from_the_os_reconnects_at_once(tmp_path: Path) -> None:
+    slow = Timing(ping_interval=0.2, dead_after=1.0, backoff=Backoff(initial=30.0, cap=60.0, jitter=0.0))
+    async with session_env(tmp_path) as env:
+        controller = env.controller(timing=slow)
+        await controller.login("alice", SandboxTickets())
+        scheduled = next_emission(controller.reconnect_scheduled)
+        env.proxy.cut()
+        await asyncio.wait_for(scheduled, 5)
+        env.proxy.restore()
+        controller.network_changed(True)
+        await reach_status(controller, LoginStatus.ONLINE, timeout=3)
+
+
+async def test_kick_from_a_second_client_is_terminal_and_says_who(tmp_path: Path) -> None:
+    async with session_env(tmp_path) as env:
+        desktop = env.controller("desktop")
+        await desktop.login("alice", SandboxTickets())
+        kicked = next_emission(desktop.kicked_offline)
+        phone = env.controller("phone", platform="Android", device_id="phone-1", device_name="Pixel 9")
+        await phone.login("alice", SandboxTickets())
+        [info] = await asyncio.wait_for(kicked, 5)
+        assert (info["reason"], info["by"]["platform"], info["by"]["device_name"]) == (
+            "multi_device", "Android", "Pixel 9")  # fmt: skip
+        assert isinstance(info["at"], int)
+        assert (desktop.login_user, desktop.login_status) == ("", SdkLoginStatus.LOGOUT)
+        connections = env.proxy.connections
+        await asyncio.sleep(0.5)
+        assert env.proxy.connections == connections  # no reconnect attempts after a kick
+        assert desktop.login_requests == 1
+        assert phone.login_user == "alice"
+
+
+async def test_kick_by_the_operator(tmp_path: Path) -> None:
+    async with session_env(tmp_path) as env:
+        controller = env.controller()
+        await controller.login("alice", SandboxTickets())
+        kicked = next_emission(controller.kicked_offline)
+        await env.server.admin("POST", "kick", {"user_id": "alice"})
+        [info] = await asyncio.wait_for(kicked, 5)
+        assert (info["reason"], info["by"]) == ("admin", None)
+        assert controller.login_status is SdkLoginStatus.LOGOUT
+
+
+async def test_renewable_ticket_is_renewed_before_it_expires(tmp_path: Path) -> None:
+    clock = FakeClock()
+    async with session_env(tmp_path, clock=clock, demo_ticket_lifetime=120) as env:
+        controller = env.controller(wall_clock=clock)
+        expired = record(controller.user_sig_expired)
+        await controller.login("alice", SandboxTickets())
+        updated = next_emission(controller.login_updated)
+        clock.advance(100)  # inside the 30 s renewal margin
+        await asyncio.wait_for(updated, 5)
+        clock.advance(100)  # past the first ticket's expiry
+        await asyncio.sleep(0.3)
+        assert expired == []
+        assert controller.current_login["status"] == LoginStatus.ONLINE
+        assert controller.login_requests == 1
+
+
+async def test_pasted_ticket_expiring_online_asks_for_a_new_one(tmp_path: Path) -> None:
+    clock = FakeClock()
+    async with session_env(tmp_path, clock=clock) as env:
+        controller = env.controller(wall_clock=clock)
+        await controller.login("alice", PastedTicket(env.server.sig("alice", 60)))
+        expired = next_emission(controller.user_sig_expired)
+        clock.advance(61)
+        await asyncio.wait_for(expired, 5)
+        assert controller.login_status is SdkLoginStatus.LOGOUT
+        await asyncio.sleep(0.3)
+        assert controller.login_requests == 1  # never retried with the dead ticket
+
+
+async def test_expiry_with_a_renewable_source_logs_in_once_with_a_fresh_ticket(tmp_path: Path) -> None:
+    clock = FakeClock()
+    fast_expiry = Timing(ping_interval=0.2, dead_after=1.0, backoff=Backoff(initial=0.05, cap=0.4),
+                         renew_margin=-3600.0)  # fmt: skip  (no early renewal: the server's expiry must reach us)
+    async with session_env(tmp_path, clock=clock, demo_ticket_lifetime=60) as env:
+        controller = env.controller(wall_clock=clock, timing=fast_expiry)
+        await controller.login("alice", SandboxTickets())
+        clock.advance(61)
+        await reach_status(controller, LoginStatus.RECONNECT)
+        await reach_status(controller, LoginStatus.ONLINE)
+        assert controller.login_requests == 2
+        assert controller.login_status is SdkLoginStatus.LOGINED
