@@ -261,6 +261,7 @@ class SessionController(QObject):
 
     async def aclose(self) -> None:
         """Before quitting: stop every task, close the cache and the connection pool."""
+        await self.tasks.join("remember-ticket")
         await self._stop_background()
         await self.tasks.shutdown()
         await self.client.aclose()

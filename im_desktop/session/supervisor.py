@@ -58,6 +58,13 @@ class TaskSupervisor:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
+    async def join(self, name: str) -> None:
+        """Wait for a task to finish on its own (e.g. a keyring write that must not be cut short)."""
+        task = self._tasks.get(name)
+        if task is not None and task is not asyncio.current_task():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
     async def shutdown(self) -> None:
         """Cancel every task and wait for all of them; nothing is left running afterwards."""
         self._closed = True

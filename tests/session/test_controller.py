@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from keyring.errors import KeyringLocked
 
 from im_desktop.protocol.client import ProtocolClient
 from im_desktop.protocol.errors import ErrorCode, ImError
@@ -13,6 +14,7 @@ from im_desktop.protocol.models import LoginStatus
 from im_desktop.session.tickets import PastedTicket, SandboxTickets
 from im_desktop.session.types import SdkLoginStatus
 from tests.session.conftest import session_env
+from tests.session.keyrings import MemoryKeyring
 from tests.session.signals import next_emission, reach_status, record
 
 pytestmark = pytest.mark.asyncio
@@ -147,3 +149,71 @@ async def test_logout_tells_the_server_and_keeps_the_cache(tmp_path: Path) -> No
         assert await env.server.instances("alice") == []
         cache = controller.open_offline("alice")
         assert [m.content for m in cache.history("general")] == ["before logout"]
+
+
+async def test_remember_me_keeps_the_ticket_for_the_next_start(tmp_path: Path) -> None:
+    keyring = MemoryKeyring()
+    async with session_env(tmp_path) as env:
+        first = env.controller("first-run", keyring=keyring)
+        await first.login("alice", SandboxTickets(), remember=True)
+        await first.aclose()  # waits for the keyring write
+        restarted = env.controller("second-run", keyring=keyring)
+        assert await restarted.login_remembered("alice") is True
+        assert restarted.current_login["status"] == LoginStatus.ONLINE
+        await restarted.logout()  # an explicit logout forgets the ticket
+        assert await env.controller("third-run", keyring=keyring).login_remembered("alice") is False
+
+
+async def test_a_locked_keyring_never_logs_anyone_out(tmp_path: Path) -> None:
+    keyring = MemoryKeyring()
+    keyring.fail_with = KeyringLocked("locked")
+    async with session_env(tmp_path) as env:
+        controller = env.controller(keyring=keyring)
+        complaint = next_emission(controller.credential_store_unavailable)
+        await controller.login("alice", SandboxTickets(), remember=True)
+        assert "locked" in (await asyncio.wait_for(complaint, 5))[0]
+        assert controller.current_login["status"] == LoginStatus.ONLINE
+        later = env.controller("later", keyring=keyring)
+        complaint = next_emission(later.credential_store_unavailable)
+        assert await later.login_remembered("alice") is False
+        await asyncio.wait_for(complaint, 5)
+        keyring.fail_with = None
+        assert keyring.secrets == {}  # nothing was written half-way, nothing was deleted
+
+
+async def test_no_ticket_or_token_lands_in_the_cache_or_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    async with session_env(tmp_path) as env:
+        controller = env.controller()
+        ticket = env.server.sig("alice")
+        await controller.login("alice", PastedTicket(ticket))
+        controller.send_message("general", "hello")
+        await asyncio.wait_for(next_emission(controller.message_received), 5)
+        assert controller.creds is not None and controller.creds.token
+        token = controller.creds.token
+        assert controller.cache is not None
+        cache_path = controller.cache.path
+        await controller.logout(forget=False)
+        stored = b"".join(p.read_bytes() for p in cache_path.parent.iterdir())
+        for secret in (ticket, token):
+            assert secret.encode() not in stored
+            assert secret not in caplog.text
+        assert ticket not in repr(PastedTicket(ticket))
+
+
+async def test_cached_history_is_readable_when_login_fails(tmp_path: Path) -> None:
+    async with session_env(tmp_path) as env:
+        controller = env.controller()
+        await controller.login("alice", SandboxTickets())
+        controller.send_message("general", "kept locally")
+        await asyncio.wait_for(next_emission(controller.outbox_changed), 5)
+        await controller.aclose()
+        offline = env.controller()  # same cache folder, next start, server unreachable
+        env.proxy.cut()
+        with pytest.raises(ImError):
+            await offline.login("alice", SandboxTickets())
+        cache = offline.open_offline("alice")
+        assert [c.channel_id for c in cache.conversations()] == ["general"]
+        assert [m.content for m in cache.history("general")] == ["kept locally"]

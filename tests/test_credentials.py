@@ -1,0 +1,84 @@
+"""The credential store on a real Secret Service, and on keyrings that are locked, slow or missing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import keyring.backends.fail
+import keyring.backends.SecretService
+import keyring.errors
+import pytest
+
+from im_desktop.credentials import CHUNK_CHARS, SERVICE, CredentialStore, CredentialStoreUnavailable
+from tests.secret_service import private_secret_service
+from tests.session.keyrings import MemoryKeyring
+
+
+@pytest.fixture(scope="module")
+def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[keyring.backends.SecretService.Keyring]:
+    with private_secret_service(tmp_path_factory.mktemp("keyring-home")):
+        backend = keyring.backends.SecretService.Keyring()  # type: ignore[no-untyped-call]
+        assert backend.priority > 0, "the Secret Service backend is not usable"
+        yield backend
+
+
+@pytest.mark.asyncio
+async def test_ticket_round_trip_on_a_real_secret_service(secret_service) -> None:
+    store = CredentialStore(secret_service)
+    assert "SecretService" in store.describe()
+    await store.save_ticket("sandbox", "alice", "eJy-short-ticket")
+    assert await store.load_ticket("sandbox", "alice") == "eJy-short-ticket"
+    assert await store.load_ticket("sandbox", "bob") is None
+    await store.delete_ticket("sandbox", "alice")
+    assert await store.load_ticket("sandbox", "alice") is None
+    await store.delete_ticket("sandbox", "alice")  # deleting twice is fine
+
+
+@pytest.mark.asyncio
+async def test_tickets_longer_than_windows_allows_are_stored_in_chunks(secret_service) -> None:
+    long_ticket = "".join(chr(ord("a") + i % 26) for i in range(3500))
+    store = CredentialStore(secret_service)
+    await store.save_ticket("work", "carol", long_ticket)
+    assert await store.load_ticket("work", "carol") == long_ticket
+    parts = [secret_service.get_password(SERVICE, f"ticket:work:carol#{i}") for i in range(4)]
+    assert all(p is not None and len(p) <= CHUNK_CHARS for p in parts)
+    await store.delete_ticket("work", "carol")
+    assert secret_service.get_password(SERVICE, "ticket:work:carol#3") is None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("error", "needle"),
+    [
+        (keyring.errors.KeyringLocked("locked"), "locked"),
+        (keyring.errors.InitError("no backend"), "not available"),
+        (RuntimeError("dbus gone"), "not available"),
+    ],
+)
+async def test_a_failing_keyring_says_so_and_deletes_nothing(error: Exception, needle: str) -> None:
+    backend = MemoryKeyring()
+    store = CredentialStore(backend)
+    await store.save_ticket("sandbox", "alice", "kept")
+    backend.fail_with = error
+    for call in (store.load_ticket("sandbox", "alice"), store.save_ticket("sandbox", "alice", "new"),
+                 store.delete_ticket("sandbox", "alice")):  # fmt: skip
+        with pytest.raises(CredentialStoreUnavailable, match=needle):
+            await call
+    backend.fail_with = None
+    assert await store.load_ticket("sandbox", "alice") == "kept"
+
+
+@pytest.mark.asyncio
+async def test_a_slow_keyring_times_out_without_blocking_the_loop() -> None:
+    backend = MemoryKeyring()
+    backend.delay = 1.0
+    store = CredentialStore(backend, timeout=0.2)
+    with pytest.raises(CredentialStoreUnavailable, match="did not answer in time"):
+        await store.load_ticket("sandbox", "alice")
+
+
+@pytest.mark.asyncio
+async def test_no_keyring_at_all_is_reported_not_fatal() -> None:
+    store = CredentialStore(keyring.backends.fail.Keyring())  # type: ignore[no-untyped-call]
+    with pytest.raises(CredentialStoreUnavailable, match="not available"):
+        await store.save_ticket("sandbox", "alice", "t")
