@@ -180,6 +180,9 @@ class EventStream:
                 last_heard = self._clock()
                 continue
             last_heard = self._clock()
+            if len(text) > _MAX_FRAME_BYTES:
+                # httpx-ws reads any size; a server sending megabytes is broken or hostile: start over.
+                return self._end(1009, f"the server sent a frame of {len(text)} bytes")
             parsed = _parse(text)
             if parsed is None:
                 log.warning("ignored a frame that is not a Satori signal (%d bytes)", len(text))
