@@ -11,7 +11,7 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +59,7 @@ def emit(message: dict[str, Any]) -> None:
 async def read_message(reader: asyncio.StreamReader) -> dict[str, Any]:
     line = await reader.readline()
     if not line:
-        raise SystemExit("parent went away")
+        raise SystemExit(0)  # the parent went away: stop quietly
     message: dict[str, Any] = json.loads(line)
     return message
 
@@ -153,15 +153,10 @@ async def warm_event_stream(http: aiohttp.ClientSession, ws_url: str, token: str
         await ws.close()
 
 
-@dataclass
-class KickSample:
-    latency: float  # from sending the second login to the first instance receiving login-removed
-    reason: str
-    close_code: int | None
-
-
-async def kick_once(http: aiohttp.ClientSession, base_url: str, ws_url: str, user_id: str, sig: str) -> KickSample:
-    """Log in instance A and connect it, log in instance B of the same user and platform, time A's login-removed."""
+async def kick_once(
+    http: aiohttp.ClientSession, base_url: str, ws_url: str, user_id: str, sig: str
+) -> tuple[float, str]:
+    """Connect instance A, log in B (same user and platform): (seconds until A hears login-removed, what it heard)."""
     token, error = await login_once(http, base_url, login_body(user_id, sig, "kick-device-a"))
     if token is None:
         raise RuntimeError(f"login A failed: {error}")
@@ -183,10 +178,37 @@ async def kick_once(http: aiohttp.ClientSession, base_url: str, ws_url: str, use
             raise RuntimeError(f"login B failed: {error}")
         closing = await asyncio.wait_for(ws.receive(), 10.0)  # the close frame that follows the event
         close_code = int(closing.data) if closing.type is aiohttp.WSMsgType.CLOSE else ws.close_code
-        return KickSample(latency, str((body.get("ended") or {}).get("reason")), close_code)
+        return latency, f"{(body.get('ended') or {}).get('reason')}, close {close_code}"
     finally:
         second_login.cancel()  # a no-op once it is done
         await ws.close()
+
+
+async def measure_kicks(
+    base_url: str, ws_url: str, sign: Callable[[str], str], count: int, window: float
+) -> dict[str, Any]:
+    """`count` kicks one after another, spread over `window` seconds, each of a fresh user."""
+    latencies, outcomes, errors = list[float](), Counter[str](), Counter[str]()
+    slowest: list[tuple[float, float]] = []  # (latency in ms, when it ended), for matching with server stalls
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8), timeout=timeout) as http:
+        spacing, started = window / max(count, 1), time.monotonic()
+        for i in range(count):
+            if time.monotonic() > started + window + 30.0:
+                errors["not started: out of time"] += count - i
+                break
+            await asyncio.sleep(max(0.0, started + i * spacing - time.monotonic()))
+            user_id = f"kick-{i:05d}"
+            try:
+                latency, outcome = await asyncio.wait_for(kick_once(http, base_url, ws_url, user_id, sign(user_id)), 10)
+            except WS_ERRORS as exc:
+                errors[short_error(exc)] += 1
+                continue
+            latencies.append(latency)
+            outcomes[outcome] += 1
+            slowest = sorted([*slowest, (round(latency * 1000, 1), round(time.time(), 2))], reverse=True)[:5]
+    return {"attempted": count, "completed": len(latencies), "latency_ms": summarize(latencies),
+            "outcomes": dict(outcomes), "errors": dict(errors), "slowest_ms_at_epoch": slowest}  # fmt: skip
 
 
 # -- many idle sessions ---------------------------------------------------------------------------
