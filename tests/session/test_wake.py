@@ -16,7 +16,7 @@ class Clocks:
 
 
 def test_a_wall_clock_jump_without_monotonic_time_is_a_sleep() -> None:
-    clocks, woke = Clocks(), []
+    clocks, woke = Clocks(), list[float]()
     detector = WakeDetector(woke.append, threshold=10.0, wall=lambda: clocks.wall, mono=lambda: clocks.mono)
     clocks.tick(5)
     assert detector.check() is None
@@ -29,7 +29,7 @@ def test_a_wall_clock_jump_without_monotonic_time_is_a_sleep() -> None:
 
 
 def test_small_drift_and_ntp_steps_backwards_are_not_sleeps() -> None:
-    clocks, woke = Clocks(), []
+    clocks, woke = Clocks(), list[float]()
     detector = WakeDetector(woke.append, threshold=10.0, wall=lambda: clocks.wall, mono=lambda: clocks.mono)
     clocks.tick(5)
     clocks.wall += 2  # an NTP correction
