@@ -54,6 +54,7 @@ class StreamEnd:
     ended: dict[str, Any] | None = None
     dead: bool = False  # nothing arrived for `dead_after` seconds: the link is black-holed or asleep
     ready: bool = False  # whether READY had arrived
+    unreachable: bool = False  # no TCP connection at all (refused, no route): the server or network is down
 
 
 def event_sn(body: dict[str, Any]) -> int | None:
@@ -117,8 +118,10 @@ class EventStream:
                     return self._end(None, f"connection lost ({type(exc).__name__})")
         except WebSocketUpgradeError as exc:
             return self._end(None, f"the server refused the WebSocket (HTTP {exc.response.status_code})")
-        except (HTTPXWSException, httpx.TransportError, OSError) as exc:
-            return self._end(None, f"cannot connect ({type(exc).__name__})")
+        except (httpx.ConnectError, httpx.ConnectTimeout, OSError) as exc:
+            return StreamEnd(None, f"cannot connect ({type(exc).__name__})", unreachable=True)
+        except (HTTPXWSException, httpx.TransportError) as exc:
+            return self._end(None, f"connection failed ({type(exc).__name__})")
         except ExceptionGroup as group:
             # httpx-ws wraps errors raised by its background reader in an ExceptionGroup.
             first = _first_leaf(group)

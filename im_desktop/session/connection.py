@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from im_desktop.protocol.errors import ErrorCode, ImError
 from im_desktop.protocol.events import Ready
@@ -20,6 +21,8 @@ __all__ = ["ConnectionLoop"]
 log = logging.getLogger(__name__)
 
 _TASK = "connection"
+# Endings after which the server is expected back at the same address: worth a cheap TCP probe.
+_LINK_LOST = {None, 1001, 1006, 1012}
 _SIG_CODES = {int(ErrorCode.USERSIG_EXPIRED), int(ErrorCode.ACCOUNT_INVALID_USERSIG),
               int(ErrorCode.USER_SIG_EXPIRED_CLIENT)}  # fmt: skip
 
@@ -31,6 +34,7 @@ class ConnectionLoop:
         self._c = controller
         self._poke = asyncio.Event()
         self._first: asyncio.Future[Outcome | None] | None = None
+        self._probe_hit = False
 
     def start(self) -> asyncio.Future[Outcome | None]:
         """Start connecting; the future resolves at the first READY (None) or the first failure."""
@@ -65,6 +69,7 @@ class ConnectionLoop:
     async def _run(self, *, first: bool) -> None:
         c = self._c
         renewed = relogged = False  # each at most once between two READYs: no login loops
+        probing = True  # whether a TCP probe may cut the next wait short
         while True:
             if not first:
                 c.set_status(LoginStatus.RECONNECT)
@@ -78,6 +83,7 @@ class ConnectionLoop:
             c.on_stream_end(end)
             if end.ready:
                 renewed = relogged = False
+                probing = True
             outcome = classify_stream_end(end, own_server=c.own_server)
             log.info("stream ended: %s (close %s, %s)", outcome.next.value, end.code, end.reason)
             if outcome.next is Next.NEW_TICKET and c.can_renew and not renewed:
@@ -90,7 +96,10 @@ class ConnectionLoop:
                 if not end.ready:
                     c.connect_failed.emit(outcome.code, outcome.message)
                     self._settle_first(None)  # logged in; the connection comes back by itself
-                await self._wait(c.timing.backoff.next_delay())
+                lost_link = end.unreachable or end.code in _LINK_LOST
+                await self._wait(c.timing.backoff.next_delay(), probe=lost_link and probing)
+                if self._probe_hit:
+                    probing = False  # one shortcut per outage: should that attempt fail, plain backoff
                 continue
             if outcome.next in (Next.NEW_TICKET, Next.RELOGIN) and outcome.code == 0:
                 continue  # the new login worked: connect again at once
@@ -121,10 +130,36 @@ class ConnectionLoop:
         else:
             c.connect_failed.emit(outcome.code, outcome.message)
 
-    async def _wait(self, delay: float) -> None:
+    async def _wait(self, delay: float, *, probe: bool) -> None:
+        """Wait `delay` seconds, or less: "Retry now", a wake, the network coming back, or (when the
+        server was unreachable) a cheap TCP probe that finds it listening again."""
         c = self._c
         c.set_status(LoginStatus.RECONNECT)
         c.reconnect_scheduled.emit(delay)
         self._poke.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._poke.wait(), delay)
+        self._probe_hit = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        # Probe more rarely the longer the outage, so a server that stays down sees a trickle of SYNs.
+        step = max(c.timing.probe_interval, delay / 8) if probe else delay
+        while (left := deadline - loop.time()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poke.wait(), min(left, step))
+                return
+            if probe and left > step and await _listening(c.client.base_url, step):
+                self._probe_hit = True
+                return
+
+
+async def _listening(base_url: str, within: float) -> bool:
+    """Whether the server accepts TCP connections: a handshake and a close, nothing sent."""
+    url = urlsplit(base_url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(url.hostname, port), within)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True

@@ -41,6 +41,7 @@ class Timing:
     ping_interval: float = 8.0
     dead_after: float = 20.0  # a black-holed link is noticed within this many seconds
     backoff: Backoff = field(default_factory=Backoff)
+    probe_interval: float = 0.25  # while the server refuses connections, look for it this often (TCP only)
     wake_check_interval: float = 5.0
     wake_threshold: float = 10.0
     renew_margin: float = 300.0  # renew a renewable ticket this long before it expires

@@ -217,3 +217,20 @@ async def test_expiry_with_a_renewable_source_logs_in_once_with_a_fresh_ticket(t
         await reach_status(controller, LoginStatus.ONLINE)
         assert controller.login_requests == 2
         assert controller.login_status is SdkLoginStatus.LOGINED
+
+
+async def test_a_returning_server_is_found_by_a_tcp_probe_before_the_backoff_ends(tmp_path: Path) -> None:
+    patient = Timing(ping_interval=0.2, dead_after=1.0, backoff=Backoff(initial=4.0, cap=60.0, jitter=0.0),
+                     probe_interval=0.1)  # fmt: skip
+    async with session_env(tmp_path) as env:
+        controller = env.controller(direct=True, timing=patient)
+        await controller.login("alice", SandboxTickets())
+        port = int(env.server.url.rsplit(":", 1)[1])
+        scheduled = next_emission(controller.reconnect_scheduled)
+        await env.stop_server()
+        assert (await asyncio.wait_for(scheduled, 5))[0] == 4.0
+        await env.start_server(port=port)
+        back_at = asyncio.get_running_loop().time()
+        await reach_status(controller, LoginStatus.ONLINE, timeout=3)
+        assert asyncio.get_running_loop().time() - back_at < 1.0  # not the 4 s the backoff asked for
+        assert controller.login_requests == 1
