@@ -40,11 +40,13 @@ def create_app(config: ServerConfig, clock: Callable[[], float] = time.time) -> 
     SatoriApi(service, hub).add_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        watcher = asyncio.get_running_loop().create_task(service.watch_expiry(), name="watch-expiry")
+        loop = asyncio.get_running_loop()
+        watchers = [loop.create_task(service.watch_expiry(), name="watch-expiry"),
+                    loop.create_task(events.watch_deadlines(), name="watch-deadlines")]  # fmt: skip
         yield
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
         await service.drain()
         store.close()
 

@@ -82,7 +82,7 @@ class SessionService:
         self.hub = hub
         self.clock = clock
         self._lockout = _Lockout(config)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         saved = store.get_setting(_POLICY_SETTING)
         self.policy = LoginPolicy.from_wire(json.loads(saved)) if saved else LoginPolicy()
 
@@ -234,7 +234,7 @@ class SessionService:
         }
         await conn.send(Opcode.EVENT, body)
 
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         # Notifications run detached so that a slow peer never delays the login that caused them;
         # the set keeps a strong reference until each one finishes.
         task = asyncio.get_running_loop().create_task(coro)

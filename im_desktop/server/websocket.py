@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -19,6 +21,7 @@ __all__ = ["EventStream"]
 log = logging.getLogger(__name__)
 
 _REPLAY_BATCH = 500
+_PONG = json.dumps({"op": int(Opcode.PONG), "body": {}})
 
 
 class _BadFrame(Exception):
@@ -51,28 +54,36 @@ def _resume_point(body: dict[str, Any]) -> int | None:
     return None
 
 
+@dataclass(eq=False, slots=True)
+class _Socket:
+    """A WebSocket on /v1/events, identified or not yet."""
+
+    ws: web.WebSocketResponse
+    conn: Connection | None = None
+    opened_at: float = field(default_factory=time.monotonic)
+    last_heard: float = field(default_factory=time.monotonic)
+    closing: bool = False
+
+
 class EventStream:
     """One coroutine per socket; all state changes go through the SessionService."""
 
     def __init__(self, service: SessionService, hub: Hub) -> None:
         self.service = service
         self.hub = hub
+        self._sockets: set[_Socket] = set()
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        config = self.service.config
-        ws = web.WebSocketResponse(max_msg_size=config.max_frame_bytes)
+        ws = web.WebSocketResponse(max_msg_size=self.service.config.max_frame_bytes)
         await ws.prepare(request)
-        conn: Connection | None = None
-        writer: asyncio.Task[None] | None = None
+        socket = _Socket(ws)
+        self._sockets.add(socket)
         try:
             while not ws.closed:
-                timeout = config.identify_timeout if conn is None else config.heartbeat_timeout
-                try:
-                    msg = await ws.receive(timeout=timeout)
-                except TimeoutError:
-                    code = CloseCode.IDENTIFY_TIMEOUT if conn is None else CloseCode.HEARTBEAT_TIMEOUT
-                    await ws.close(code=code, message=b"timeout")
-                    break
+                # No timeout here: one sweeper enforces IDENTIFY and heartbeat deadlines for all sockets,
+                # instead of a timer per socket per frame.
+                msg = await ws.receive()
+                socket.last_heard = time.monotonic()
                 if msg.type is not WSMsgType.TEXT:
                     if msg.type is WSMsgType.BINARY:
                         await ws.close(code=CloseCode.INVALID_MESSAGE, message=b"invalid message")
@@ -83,18 +94,34 @@ class EventStream:
                     await ws.close(code=CloseCode.INVALID_MESSAGE, message=b"invalid message")
                     break
                 if op == Opcode.PING:
-                    await ws.send_str(json.dumps({"op": int(Opcode.PONG), "body": {}}))
-                elif op == Opcode.IDENTIFY and conn is None:
-                    conn = await self._identify(ws, body)
-                    if conn is None:
+                    await ws.send_str(_PONG)
+                elif op == Opcode.IDENTIFY and socket.conn is None:
+                    socket.conn = await self._identify(ws, body)
+                    if socket.conn is None:
                         break
-                    writer = asyncio.get_running_loop().create_task(conn.write_events(), name="ws-writer")
         finally:
-            if writer is not None:
-                writer.cancel()
-            if conn is not None:
-                self.hub.detach(conn)
+            self._sockets.discard(socket)
+            if socket.conn is not None:
+                socket.conn.stop()
+                self.hub.detach(socket.conn)
         return ws
+
+    async def watch_deadlines(self) -> None:
+        """Close sockets that never identified, or went silent past the heartbeat timeout."""
+        config = self.service.config
+        interval = min(1.0, config.identify_timeout / 10, config.heartbeat_timeout / 10)
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for socket in list(self._sockets):
+                if socket.closing:
+                    continue
+                if socket.conn is None and now - socket.opened_at > config.identify_timeout:
+                    socket.closing = True
+                    self.service.spawn(socket.ws.close(code=CloseCode.IDENTIFY_TIMEOUT, message=b"timeout"))
+                elif socket.conn is not None and now - socket.last_heard > config.heartbeat_timeout:
+                    socket.closing = True
+                    self.service.spawn(socket.ws.close(code=CloseCode.HEARTBEAT_TIMEOUT, message=b"timeout"))
 
     async def _identify(self, ws: web.WebSocketResponse, body: dict[str, Any]) -> Connection | None:
         token = body.get("token")
@@ -122,6 +149,7 @@ class EventStream:
         while batch := store.events_after(conn.last_sn, conn.user_id, _REPLAY_BATCH):
             for sn, event in batch:
                 await conn.send_stored_event(sn, event)
+        conn.start_streaming()
         return conn
 
     async def _refuse(self, ws: web.WebSocketResponse, token: str | None) -> None:
