@@ -43,6 +43,8 @@ class ConnectionLoop:
         return self._first
 
     async def stop(self) -> None:
+        if self._c.tasks.is_current(_TASK):
+            return  # the loop is ending itself (_finish); it settles `_first` with the reason
         await self._c.tasks.cancel_and_wait(_TASK)
         if self._first is not None and not self._first.done():
             self._first.cancel()
@@ -118,8 +120,8 @@ class ConnectionLoop:
         """A terminal outcome: end the session (the cache stays), then tell the UI why. In that order,
         so a handler already sees LOGOUT and an empty login user (TIMSDK#200's complaint)."""
         c = self._c
-        self._settle_first(outcome)
         await c.end_session()
+        self._settle_first(outcome)  # only now may a waiting login() raise: the state is already LOGOUT
         if outcome.next is Next.KICKED:
             info: dict[str, Any] = dict(outcome.ended or {})
             info.setdefault("code", outcome.code)

@@ -46,6 +46,11 @@ class TaskSupervisor:
         task = self._tasks.get(name)
         return task is not None and not task.done()
 
+    def is_current(self, name: str) -> bool:
+        """Whether the caller runs inside the task `name`."""
+        task = self._tasks.get(name)
+        return task is not None and task is asyncio.current_task()
+
     def cancel(self, name: str) -> None:
         task = self._tasks.get(name)
         if task is not None:
