@@ -120,7 +120,12 @@ async def test_wake_from_sleep_reconnects_at_once_instead_of_waiting(tmp_path: P
         assert controller.login_requests == 1
 
 
-async def test_retry_now_skips_the_wait(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "skip_the_wait",
+    [lambda c: c.retry_now(), lambda c: c.network_changed(True)],
+    ids=["retry-now-button", "os-says-network-is-back"],
+)
+async def test_a_reason_to_try_now_skips_the_backoff_wait(tmp_path: Path, skip_the_wait) -> None:
     slow = Timing(ping_interval=0.2, dead_after=1.0, backoff=Backoff(initial=30.0, cap=60.0, jitter=0.0))
     async with session_env(tmp_path) as env:
         controller = env.controller(timing=slow)
@@ -129,20 +134,7 @@ async def test_retry_now_skips_the_wait(tmp_path: Path) -> None:
         env.proxy.cut()
         await asyncio.wait_for(scheduled, 5)
         env.proxy.restore()
-        controller.retry_now()
-        await reach_status(controller, LoginStatus.ONLINE, timeout=3)
-
-
-async def test_network_back_from_the_os_reconnects_at_once(tmp_path: Path) -> None:
-    slow = Timing(ping_interval=0.2, dead_after=1.0, backoff=Backoff(initial=30.0, cap=60.0, jitter=0.0))
-    async with session_env(tmp_path) as env:
-        controller = env.controller(timing=slow)
-        await controller.login("alice", SandboxTickets())
-        scheduled = next_emission(controller.reconnect_scheduled)
-        env.proxy.cut()
-        await asyncio.wait_for(scheduled, 5)
-        env.proxy.restore()
-        controller.network_changed(True)
+        skip_the_wait(controller)
         await reach_status(controller, LoginStatus.ONLINE, timeout=3)
 
 
