@@ -217,3 +217,43 @@ async def test_cached_history_is_readable_when_login_fails(tmp_path: Path) -> No
         cache = offline.open_offline("alice")
         assert [c.channel_id for c in cache.conversations()] == ["general"]
         assert [m.content for m in cache.history("general")] == ["kept locally"]
+
+
+async def test_business_server_tickets_log_in_and_a_wrong_password_stops(tmp_path: Path) -> None:
+    """The app's own business server: checks the password, then signs a UserSig with the IM server's key."""
+    from aiohttp import web
+
+    from im_desktop import usersig
+    from im_desktop.session.tickets import BusinessServerTickets
+
+    async with session_env(tmp_path) as env:
+        keys = env.server.config.keys
+        asked: list[str] = []
+
+        async def issue(request: web.Request) -> web.Response:
+            body = await request.json()
+            asked.append(body["user_id"])
+            if body.get("password") != "correct horse":
+                return web.json_response({"code": 90401, "message": "wrong password"}, status=401)
+            sig = usersig.generate(keys.sdkappid, keys.secret_key, body["user_id"], 3600)
+            return web.json_response({"user_sig": sig})
+
+        app = web.Application()
+        app.router.add_post("/usersig", issue)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        try:
+            controller = env.controller()
+            with pytest.raises(ImError) as exc:
+                await controller.login("alice", BusinessServerTickets(f"http://{host}:{port}/usersig", "guess"))
+            assert exc.value.code is ErrorCode.AUTH_REJECTED
+            assert controller.login_requests == 0  # no ticket, no login attempt
+            await controller.login("alice", BusinessServerTickets(f"http://{host}:{port}/usersig", "correct horse"))
+            assert controller.current_login["status"] == LoginStatus.ONLINE
+            assert asked == ["alice", "alice"]
+            assert controller.can_renew
+        finally:
+            await runner.cleanup()
