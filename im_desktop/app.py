@@ -1,0 +1,334 @@
+"""The composition root: builds the services, the controller and the windows, and wires them together."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+import qasync
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from im_desktop import __version__
+from im_desktop.credentials import CredentialStore
+from im_desktop.logging_setup import setup_logging
+from im_desktop.protocol.errors import ImError
+from im_desktop.protocol.models import LoginStatus
+from im_desktop.sandbox import SandboxServer
+from im_desktop.session.controller import SessionController
+from im_desktop.session.supervisor import TaskSupervisor
+from im_desktop.session.tickets import (
+    BusinessServerTickets,
+    PastedTicket,
+    SandboxTickets,
+    StaticToken,
+    TicketProvider,
+)
+from im_desktop.session.types import ServerProfile
+from im_desktop.settings import SANDBOX, AppPaths, Settings, load_settings, save_settings
+from im_desktop.ui.dialogs import KICK_LOGIN_AGAIN, KICK_QUIT, KickedDialog, TicketDialog
+from im_desktop.ui.login_window import LoginRequest, LoginWindow, ProfileChoice
+from im_desktop.ui.main_window import MainWindow
+from im_desktop.ui.qt_async import await_dialog
+from im_desktop.ui.resources import icons_dir, install_translator
+from im_desktop.ui.single_instance import SingleInstance
+from im_desktop.ui.tray import TrayIcon
+
+__all__ = ["main"]
+
+log = logging.getLogger(__name__)
+
+_TRAY_STATE = {LoginStatus.ONLINE: "online", LoginStatus.CONNECT: "connecting", LoginStatus.RECONNECT: "connecting",
+               LoginStatus.DISCONNECT: "connecting", LoginStatus.OFFLINE: "offline"}  # fmt: skip
+
+
+def _provider(request: LoginRequest, settings: Settings) -> TicketProvider:
+    if request.source == "sandbox":
+        return SandboxTickets()
+    if request.source == "password":
+        return BusinessServerTickets(settings.profile(request.profile).ticket_url, request.secret)
+    if request.source == "token":
+        return StaticToken(request.secret)
+    return PastedTicket(request.secret)
+
+
+class DesktopApp(QObject):
+    """Owns every long-lived object; the views never see the controller, only these connections."""
+
+    def __init__(self, app: QApplication, paths: AppPaths, options: argparse.Namespace) -> None:
+        super().__init__()
+        self.app, self.paths, self.options = app, paths, options
+        self.settings = load_settings(paths.settings_file)
+        self.tasks = TaskSupervisor()
+        self.credentials = CredentialStore()
+        self.sandbox = SandboxServer(paths.data / "sandbox-server", paths.logs / "sandbox-server.log")
+        self.login_window = LoginWindow()
+        self.main_window = MainWindow()
+        self.tray = TrayIcon(icons_dir()) if TrayIcon.available() else None
+        self.main_window.keep_in_tray = self.tray is not None
+        self.controller: SessionController | None = None
+        self._provider: TicketProvider | None = None
+        self._source = ""
+        self._quit = asyncio.Event()
+        self._wire_views()
+
+    # -- start and quit -------------------------------------------------------------------------
+    async def run(self) -> int:
+        profile = self.settings.profile()
+        url = await self.sandbox.start() if profile.kind == SANDBOX else profile.base_url
+        self.controller = self._make_controller(profile.name, url)
+        self.login_window.set_profiles(self._profile_choices(), profile.name)
+        self.login_window.set_user_id(self.settings.last_user)
+        if self.tray is not None:
+            self.tray.show()
+        else:
+            log.info("no system tray: closing the window quits the app")
+        if self.settings.remember and self.settings.last_user:
+            self._show_main(self.settings.last_user)  # cached conversations at once, then log in
+            self.spawn("auto-login", self._auto_login(self.settings.last_user, profile.kind))
+        else:
+            self._show_login()
+        log.info("first window shown")
+        if self.options.exit_after == "window":
+            self._quit.set()
+        await self._quit.wait()
+        await self._shutdown()
+        return 0
+
+    async def _shutdown(self) -> None:
+        """Async cleanup first, then the loop ends; nothing awaits after Qt's aboutToQuit."""
+        await self.tasks.shutdown()
+        if self.controller is not None:
+            await self.controller.aclose()
+        await self.sandbox.stop()
+        if self.tray is not None:
+            self.tray.hide()
+        self.login_window.close()
+        self.main_window.keep_in_tray = False
+        self.main_window.hide()
+
+    def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> None:
+        self.tasks.spawn(name, coro)
+
+    def quit(self) -> None:
+        self._quit.set()
+
+    # -- wiring ---------------------------------------------------------------------------------
+    def _wire_views(self) -> None:
+        lw, mw = self.login_window, self.main_window
+        lw.login_requested.connect(lambda req: self.spawn("login", self._login(req)))
+        mw.conversation_selected.connect(self._open_conversation)
+        mw.send_requested.connect(self._send)
+        mw.switch_account_requested.connect(self._show_login)
+        mw.logout_requested.connect(lambda: self.spawn("logout", self._logout()))
+        mw.quit_requested.connect(self.quit)
+        mw.connection_bar.retry_requested.connect(self._retry)
+        if self.tray is not None:
+            self.tray.open_requested.connect(self._raise_window)
+            self.tray.reconnect_requested.connect(self._retry)
+            self.tray.logout_requested.connect(lambda: self.spawn("logout", self._logout()))
+            self.tray.quit_requested.connect(self.quit)
+
+    def _make_controller(self, profile_name: str, url: str) -> SessionController:
+        platform = {"win32": "Windows", "darwin": "Mac"}.get(sys.platform, "Linux")
+        c = SessionController(
+            ServerProfile(profile_name, url), cache_dir=self.paths.cache, credentials=self.credentials,
+            platform=platform, device_id=self.settings.device_id, device_name=socket.gethostname() or platform,
+        )  # fmt: skip
+        bar, mw = self.main_window.connection_bar, self.main_window
+        c.status_changed.connect(bar.on_status_changed)
+        c.status_changed.connect(self._on_status)
+        c.reconnect_scheduled.connect(bar.on_reconnect_scheduled)
+        c.connect_failed.connect(bar.on_connect_failed)
+        c.outbox_changed.connect(bar.on_outbox_changed)
+        c.message_received.connect(mw.on_message)
+        c.message_received.connect(lambda *_: self._refresh_conversations())
+        c.conversations_changed.connect(self._refresh_conversations)
+        c.send_failed.connect(mw.on_send_failed)
+        c.kicked_offline.connect(lambda info: self.spawn("kicked", self._on_kicked(info)))
+        c.user_sig_expired.connect(lambda: self.spawn("ticket", self._on_ticket_expired()))
+        c.credential_store_unavailable.connect(self.login_window.on_credentials_unavailable)
+        if self.tray is not None:
+            c.reconnect_scheduled.connect(self.tray.on_next_retry)
+            c.login_status_changed.connect(lambda _s: self.tray.on_logged_in(bool(c.login_user)) if self.tray else None)
+        return c
+
+    def _profile_choices(self) -> list[ProfileChoice]:
+        return [ProfileChoice(p.name, p.title, p.sources, p.sources[0]) for p in self.settings.profiles]
+
+    # -- what the user asked for ----------------------------------------------------------------
+    async def _login(self, request: LoginRequest) -> None:
+        assert self.controller is not None
+        try:  # the window went busy when it emitted; every path below answers it
+            provider = _provider(request, self.settings)
+            await self.controller.login(request.user_id, provider, remember=request.remember)
+        except ImError as exc:
+            self.login_window.on_login_failed(int(exc.code), exc.message)
+            return
+        self._provider, self._source = provider, request.source
+        self.settings = Settings(self.settings.profiles, request.profile, request.user_id, request.remember,
+                                 self.settings.device_id)  # fmt: skip
+        save_settings(self.paths.settings_file, self.settings)
+        self.login_window.on_login_succeeded()
+        self._show_main(request.user_id)
+
+    async def _auto_login(self, user_id: str, kind: str) -> None:
+        assert self.controller is not None
+        try:
+            if kind == SANDBOX:
+                self._provider, self._source = SandboxTickets(), "sandbox"
+                await self.controller.login(user_id, self._provider)
+            elif not await self.controller.login_remembered(user_id):
+                self._show_login()
+        except ImError as exc:
+            self._show_login()
+            self.login_window.on_login_failed(int(exc.code), exc.message)
+
+    async def _logout(self) -> None:
+        if self.controller is not None:
+            await self.controller.logout()
+        self.settings = Settings(self.settings.profiles, self.settings.current_profile, self.settings.last_user,
+                                 False, self.settings.device_id)  # fmt: skip
+        save_settings(self.paths.settings_file, self.settings)
+        self._show_login()
+
+    def _send(self, channel_id: str, text: str) -> None:
+        if self.controller is None or self.controller.cache is None:
+            return
+        self.controller.send_message(channel_id, text)
+        self._open_conversation(channel_id)
+
+    def _open_conversation(self, channel_id: str) -> None:
+        cache = self.controller.cache if self.controller else None
+        if cache is not None:
+            cache.mark_read(channel_id)
+            self.main_window.show_history(channel_id, cache.history(channel_id), cache.pending())
+            self._refresh_conversations()
+
+    def _refresh_conversations(self) -> None:
+        cache = self.controller.cache if self.controller else None
+        if cache is not None:
+            conversations = cache.conversations()
+            self.main_window.set_conversations(conversations)
+            if self.tray is not None:
+                self.tray.on_unread(sum(c.unread for c in conversations))
+
+    def _retry(self) -> None:
+        if self.controller is not None:
+            self.controller.retry_now()
+
+    def _on_status(self, status: int) -> None:
+        if status == LoginStatus.ONLINE:
+            log.info("online")
+            if self.options.exit_after == "online":
+                self.quit()
+        if self.tray is None:
+            return
+        if status == LoginStatus.OFFLINE and self.tray.state in ("kicked", "needs-login"):
+            return  # the more specific state stays until the user acts
+        self.tray.on_state(_TRAY_STATE.get(LoginStatus(status), "offline"))
+
+    # -- the server decided something -----------------------------------------------------------
+    async def _on_kicked(self, info: dict[str, Any]) -> None:
+        self.main_window.connection_bar.on_kicked(info)
+        if self.tray is not None:
+            self.tray.on_state("kicked")
+        self._raise_window()
+        choice = await await_dialog(KickedDialog(info, self.main_window))
+        if choice == KICK_LOGIN_AGAIN and self.controller is not None and self._provider is not None:
+            try:
+                await self.controller.login(self.settings.last_user, self._provider)
+            except ImError as exc:
+                self._show_login()
+                self.login_window.on_login_failed(int(exc.code), exc.message)
+        elif choice == KICK_QUIT:
+            self.quit()
+        else:
+            await self._logout()
+
+    async def _on_ticket_expired(self) -> None:
+        """Renew without asking when the source can; otherwise ask over the window, keeping drafts."""
+        self.main_window.connection_bar.on_needs_ticket()
+        if self.tray is not None:
+            self.tray.on_state("needs-login")
+        user = self.settings.last_user
+        if self._provider is not None and self._provider.can_renew and self.controller is not None:
+            await self.controller.login(user, self._provider)
+            return
+        source = "password" if self._source == "password" else "usersig"
+        dialog = TicketDialog(user, source, self.main_window)
+        if await await_dialog(dialog) and self.controller is not None:
+            secret = dialog.secret()
+            dialog.clear_secret()
+            request = LoginRequest(self.settings.current_profile, user, source, secret, self.settings.remember)
+            await self._login(request)
+        else:
+            self._show_login()
+
+    # -- windows --------------------------------------------------------------------------------
+    def _show_login(self) -> None:
+        self.main_window.hide()
+        self.login_window.show()
+        self.login_window.raise_()
+        self.login_window.activateWindow()
+
+    def _show_main(self, user_id: str) -> None:
+        assert self.controller is not None
+        self.controller.open_offline(user_id)
+        self.main_window.set_user(user_id)
+        self._refresh_conversations()
+        self.login_window.hide()
+        self.main_window.show()
+
+    def _raise_window(self) -> None:
+        window = self.main_window if self.controller and self.controller.cache else self.login_window
+        window.show()
+        window.raise_()
+        window.activateWindow()
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="im-desktop", description="A desktop chat client.")
+    parser.add_argument("--home", help="keep settings, cache and logs in this folder (portable mode, tests)")
+    parser.add_argument("--exit-after", choices=["window", "online"],
+                        help="quit once the first window is up, or once online (smoke tests, benchmarks)")  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"im-desktop {__version__}")
+    return parser.parse_args(list(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = _parse(sys.argv[1:] if argv is None else argv)
+    paths = AppPaths.resolve(options.home)
+    setup_logging(paths.logs)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("im-desktop")
+    app.setApplicationVersion(__version__)
+    app.setWindowIcon(QIcon(str(icons_dir() / "im-desktop.svg")))
+    app.setQuitOnLastWindowClosed(False)  # the tray keeps the app; quitting goes through DesktopApp.quit
+    instance = SingleInstance(Path(paths.config))
+    if not instance.claim():
+        print("im-desktop is already running; asked it to show its window.")
+        return 0
+    install_translator(app, paths.cache / "translations")
+    runner = asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app))
+    try:
+        desktop = DesktopApp(app, paths, options)
+        instance.raise_requested.connect(desktop._raise_window)
+        loop = runner.get_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # Python runs signal handlers between bytecodes; hand the quit to the loop, which then
+            # goes through the same ordered shutdown as the Quit menu.
+            signal.signal(signum, lambda *_: loop.call_soon_threadsafe(desktop.quit))
+        return runner.run(desktop.run())
+    finally:
+        runner.close()
+        instance.close()

@@ -1,0 +1,45 @@
+"""Logging to a rotating file, through a filter that blanks anything shaped like a ticket or token."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import re
+from pathlib import Path
+
+__all__ = ["RedactingFilter", "setup_logging"]
+
+# A UserSig is long base64 with Tencent's '*-_' alphabet; session tokens are long urlsafe base64;
+# "Bearer x", "password=x", "user_sig": "x" are the shapes they travel in.
+_PATTERNS = [
+    re.compile(r"eJ[A-Za-z0-9*_\-]{40,}"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}"),
+    re.compile(r"(?i)((?:password|user_?sig|token|secret)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{3,}"),
+]
+
+
+class RedactingFilter(logging.Filter):
+    """Last line of defence: code never logs secrets on purpose, this catches accidents."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = message
+        for pattern in _PATTERNS:
+            cleaned = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "<redacted>", cleaned)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def setup_logging(log_dir: Path, level: int = logging.INFO) -> Path:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / "im-desktop.log"
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.setLevel(level)
+    root.addHandler(handler)
+    # httpx logs every request line at INFO; URLs carry no secrets, but one line per request is noise.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return path

@@ -1,0 +1,122 @@
+"""Where the app keeps its files, and its settings file (server profiles, last user; never a secret)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+__all__ = ["SANDBOX", "AppPaths", "ServerProfileSettings", "Settings", "load_settings", "save_settings"]
+
+log = logging.getLogger(__name__)
+
+APP = "im-desktop"
+SCHEMA_VERSION = 1
+SANDBOX = "sandbox"
+
+
+@dataclass(frozen=True, slots=True)
+class AppPaths:
+    """The platform's directories, or one folder for everything when IM_DESKTOP_HOME is set (tests, portable)."""
+
+    config: Path
+    data: Path
+    cache: Path
+    logs: Path
+
+    @classmethod
+    def resolve(cls, home: str | None = None) -> AppPaths:
+        home = home or os.environ.get("IM_DESKTOP_HOME")
+        if home:
+            root = Path(home)
+            return cls(root / "config", root / "data", root / "cache", root / "logs")
+        return cls(
+            Path(platformdirs.user_config_dir(APP)),
+            Path(platformdirs.user_data_dir(APP)),
+            Path(platformdirs.user_cache_dir(APP)),
+            Path(platformdirs.user_log_dir(APP)),
+        )
+
+    @property
+    def settings_file(self) -> Path:
+        return self.config / "settings.json"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerProfileSettings:
+    """A server the user can log in to. `kind`: "sandbox" (built in), "im" (this project's server
+    elsewhere), "satori" (a third-party Satori server with a static token)."""
+
+    name: str
+    title: str
+    kind: str
+    base_url: str = ""
+    ticket_url: str = ""  # the business server that turns a password into a UserSig, for kind "im"
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        if self.kind == SANDBOX:
+            return ("sandbox",)
+        if self.kind == "satori":
+            return ("token",)
+        return ("password", "usersig") if self.ticket_url else ("usersig",)
+
+
+def _default_profiles() -> list[ServerProfileSettings]:
+    return [ServerProfileSettings(SANDBOX, "Built-in sandbox", SANDBOX)]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    profiles: list[ServerProfileSettings] = field(default_factory=_default_profiles)
+    current_profile: str = SANDBOX
+    last_user: str = ""
+    remember: bool = True
+    device_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    schema_version: int = SCHEMA_VERSION
+
+    def profile(self, name: str | None = None) -> ServerProfileSettings:
+        wanted = name or self.current_profile
+        return next((p for p in self.profiles if p.name == wanted), self.profiles[0])
+
+    def with_profile(self, profile: ServerProfileSettings) -> Settings:
+        others = [p for p in self.profiles if p.name != profile.name]
+        return replace(self, profiles=[*others, profile], current_profile=profile.name)
+
+
+def load_settings(path: Path) -> Settings:
+    """Read settings; a damaged file is kept aside (never deleted) and defaults are used."""
+    if not path.exists():
+        return Settings()
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        profiles = [ServerProfileSettings(**p) for p in doc.get("profiles", [])] or _default_profiles()
+        if not any(p.kind == SANDBOX for p in profiles):
+            profiles.insert(0, _default_profiles()[0])
+        return Settings(
+            profiles=profiles,
+            current_profile=str(doc.get("current_profile") or SANDBOX),
+            last_user=str(doc.get("last_user") or ""),
+            remember=bool(doc.get("remember", True)),
+            device_id=str(doc.get("device_id") or uuid.uuid4().hex),
+        )
+    except (ValueError, TypeError, AttributeError) as exc:
+        aside = path.with_suffix(".damaged.json")
+        path.replace(aside)
+        log.warning("settings file was damaged (%s); kept as %s, using defaults", type(exc).__name__, aside)
+        return Settings()
+
+
+def save_settings(path: Path, settings: Settings) -> None:
+    """Write atomically, so a crash mid-write leaves the old file intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc: dict[str, Any] = asdict(settings)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,89 @@
+"""The main window: conversations, history with pending messages, the composer and closing to the tray."""
+
+from __future__ import annotations
+
+from pytestqt.qtbot import QtBot
+
+from im_desktop.cache import CachedMessage, Conversation, OutboxItem
+from im_desktop.ui.main_window import MainWindow
+
+
+def _window(qtbot: QtBot) -> MainWindow:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.set_user("alice")
+    return window
+
+
+def _texts(window: MainWindow) -> list[str]:
+    return [window.history.item(i).text() for i in range(window.history.count())]
+
+
+def test_conversations_with_unread_counts_and_selection(qtbot: QtBot) -> None:
+    window = _window(qtbot)
+    with qtbot.waitSignal(window.conversation_selected) as opened:
+        window.set_conversations([Conversation("general", "General", 0, "hi", 1000, 2),
+                                  Conversation("private:alice:bob", "bob", 1, "yo", 900, 0)])  # fmt: skip
+    assert opened.args == ["general"]
+    assert window.conversations.item(0).text() == "General  (2)"
+    assert window.windowTitle() == "im-desktop — alice"
+
+
+def test_history_shows_sent_and_pending_messages_and_live_ones(qtbot: QtBot) -> None:
+    window = _window(qtbot)
+    window.set_conversations([Conversation("general", "General", 0, "", 0, 0)])
+    pending = [OutboxItem("n1", "general", "still offline", 0.0), OutboxItem("n2", "other", "elsewhere", 0.0)]
+    window.show_history("general", [CachedMessage("general", "1", "bob", "hello", 1_700_000_000_000)], pending)
+    assert window.header.text() == "General"
+    texts = _texts(window)
+    assert texts[0].startswith("bob · ") and texts[0].endswith("\nhello")
+    assert texts[1] == "alice · pending\nstill offline"
+    window.on_message("general", {"id": "2", "content": "still offline", "user": {"id": "alice"},
+                                  "created_at": 1_700_000_060_000})  # fmt: skip
+    assert [t.split("\n")[1] for t in _texts(window)] == ["hello", "still offline"]
+    assert "pending" not in _texts(window)[1]
+    window.on_message("other", {"id": "3", "content": "not shown here"})
+    assert len(_texts(window)) == 2
+
+
+def test_composer_sends_to_the_open_conversation_and_clears(qtbot: QtBot) -> None:
+    window = _window(qtbot)
+    window.set_conversations([Conversation("general", "General", 0, "", 0, 0)])
+    window.show_history("general", [], [])
+    assert not window.send_button.isEnabled()
+    qtbot.keyClicks(window.composer, "hello")
+    assert window.send_button.isEnabled()
+    with qtbot.waitSignal(window.send_requested) as sent:
+        window.send_button.click()
+    assert sent.args == ["general", "hello"]
+    assert window.composer.text() == ""
+
+
+def test_a_refused_message_is_marked_not_sent(qtbot: QtBot) -> None:
+    window = _window(qtbot)
+    window.show_history("general", [], [OutboxItem("n1", "general", "too big", 0.0)])
+    window.on_send_failed("general", "too big", 70402, "content too long")
+    assert _texts(window) == ["Not sent: too big (content too long)"]
+
+
+def test_closing_hides_to_the_tray_or_asks_to_quit(qtbot: QtBot) -> None:
+    window = _window(qtbot)
+    window.show()
+    window.keep_in_tray = True
+    with qtbot.waitSignal(window.hidden_to_tray):
+        window.close()
+    assert not window.isVisible()
+    window.show()
+    window.keep_in_tray = False
+    with qtbot.waitSignal(window.quit_requested):
+        window.close()
+
+
+def test_account_menu_and_accessible_names(qtbot: QtBot) -> None:
+    window = _window(qtbot)
+    with qtbot.waitSignal(window.logout_requested):
+        window.logout_action.trigger()
+    with qtbot.waitSignal(window.switch_account_requested):
+        window.switch_action.trigger()
+    for widget in (window.conversations, window.history, window.composer, window.send_button):
+        assert widget.accessibleName()
