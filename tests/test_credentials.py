@@ -17,7 +17,7 @@ from tests.session.keyrings import MemoryKeyring
 @pytest.fixture(scope="module")
 def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[keyring.backends.SecretService.Keyring]:
     with private_secret_service(tmp_path_factory.mktemp("keyring-home")):
-        backend = keyring.backends.SecretService.Keyring()  # type: ignore[no-untyped-call]
+        backend = keyring.backends.SecretService.Keyring()
         assert backend.priority > 0, "the Secret Service backend is not usable"
         yield backend
 
@@ -79,6 +79,6 @@ async def test_a_slow_keyring_times_out_without_blocking_the_loop() -> None:
 
 @pytest.mark.asyncio
 async def test_no_keyring_at_all_is_reported_not_fatal() -> None:
-    store = CredentialStore(keyring.backends.fail.Keyring())  # type: ignore[no-untyped-call]
+    store = CredentialStore(keyring.backends.fail.Keyring())
     with pytest.raises(CredentialStoreUnavailable, match="not available"):
         await store.save_ticket("sandbox", "alice", "t")

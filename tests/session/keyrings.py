@@ -15,7 +15,7 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
     priority = 1
 
     def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
+        super().__init__()
         self.secrets: dict[tuple[str, str], str] = {}
         self.fail_with: Exception | None = None
         self.delay = 0.0
