@@ -83,7 +83,10 @@ class DesktopApp(QObject):
     # -- start and quit -------------------------------------------------------------------------
     async def run(self) -> int:
         profile = self.settings.profile()
-        url = await self.sandbox.start() if profile.kind == SANDBOX else profile.base_url
+        url = profile.base_url
+        if profile.kind == SANDBOX:
+            url = await self.sandbox.start()
+            self.spawn("sandbox", self.sandbox.keep_running())
         self.controller = self._make_controller(profile.name, url)
         self.login_window.set_profiles(self._profile_choices(), profile.name)
         self.login_window.set_user_id(self.settings.last_user)
