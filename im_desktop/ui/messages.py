@@ -8,33 +8,39 @@ __all__ = ["describe_error", "describe_kick"]
 
 _CONTEXT = "messages"
 
+
+def _mark(text: str) -> str:
+    """Marks a string for translation where it is defined; it is translated where it is shown."""
+    return text
+
+
 _SENTENCES: dict[int, str] = {
-    6014: "You are not logged in any more. Please log in again.",
-    6206: "Your login ticket has expired. Get a new one and log in again.",
-    6208: "This account was logged in somewhere else.",
-    7003: "A UserID may only use letters, digits, '_' and '-', at most 32 of them.",
-    7501: "A login is already in progress. Please wait a moment.",
-    9508: "The server cannot be reached. Check your network; the app keeps trying.",
-    9520: "The server did not answer in time. The app keeps trying.",
-    70001: "Your login ticket has expired. Get a new one and log in again.",
-    70002: "The login ticket is empty. Paste a UserSig or choose another ticket source.",
-    70003: "The login ticket could not be read. Was it copied completely?",
-    70009: "The login ticket was not made for this server. Check the server and the ticket.",
-    70013: "The login ticket belongs to another UserID.",
-    70014: "The login ticket was made for another app (SDKAppID).",
-    70050: "Too many failed logins. Check your ticket and try again in a minute.",
-    70052: "Your login ticket was withdrawn. Get a new one and log in again.",
-    70107: "There is no such account.",
-    70402: "The server did not accept the request.",
-    70500: "The server had a problem. Please try again later.",
-    90401: "The server refused the credentials. Check the token or password.",
-    90404: "The server does not offer this.",
+    6014: _mark("You are not logged in any more. Please log in again."),
+    6206: _mark("Your login ticket has expired. Get a new one and log in again."),
+    6208: _mark("This account was logged in somewhere else."),
+    7003: _mark("A UserID may only use letters, digits, '_' and '-', at most 32 of them."),
+    7501: _mark("A login is already in progress. Please wait a moment."),
+    9508: _mark("The server cannot be reached. Check your network; the app keeps trying."),
+    9520: _mark("The server did not answer in time. The app keeps trying."),
+    70001: _mark("Your login ticket has expired. Get a new one and log in again."),
+    70002: _mark("The login ticket is empty. Paste a UserSig or choose another ticket source."),
+    70003: _mark("The login ticket could not be read. Was it copied completely?"),
+    70009: _mark("The login ticket was not made for this server. Check the server and the ticket."),
+    70013: _mark("The login ticket belongs to another UserID."),
+    70014: _mark("The login ticket was made for another app (SDKAppID)."),
+    70050: _mark("Too many failed logins. Check your ticket and try again in a minute."),
+    70052: _mark("Your login ticket was withdrawn. Get a new one and log in again."),
+    70107: _mark("There is no such account."),
+    70402: _mark("The server did not accept the request."),
+    70500: _mark("The server had a problem. Please try again later."),
+    90401: _mark("The server refused the credentials. Check the token or password."),
+    90404: _mark("The server does not offer this."),
 }
 
 _KICK_REASONS = {
-    "multi_device": "Your account was logged in on another device.",
-    "multi_instance": "Your account was logged in on another {platform} instance.",
-    "admin": "An administrator ended your sessions.",
+    "multi_device": _mark("Your account was logged in on another device."),
+    "multi_instance": _mark("Your account was logged in on another {platform} instance."),
+    "admin": _mark("An administrator ended your sessions."),
 }
 
 
@@ -46,7 +52,7 @@ def describe_error(code: int, server_message: str = "") -> str:
     """A sentence for a code, ending with the code itself so support can look it up."""
     sentence = _SENTENCES.get(code)
     if sentence is None:
-        sentence = server_message or "Something went wrong."
+        sentence = server_message or _mark("Something went wrong.")
     return f"{_tr(sentence)} ({_tr('code')} {code})" if code else _tr(sentence)
 
 
@@ -56,7 +62,7 @@ def describe_kick(info: dict[str, object]) -> str:
     raw_by = info.get("by")
     by: dict[str, object] | None = raw_by if isinstance(raw_by, dict) else None
     platform = str(by.get("platform") or "") if by else ""
-    sentence = _tr(_KICK_REASONS.get(reason, "Your session was ended by the server."))
+    sentence = _tr(_KICK_REASONS.get(reason, _mark("Your session was ended by the server.")))
     if "{platform}" in sentence:
         sentence = sentence.format(platform=platform or _tr("this"))
     if by and by.get("device_name"):

@@ -1,0 +1,561 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="zh_CN">
+  <context>
+    <name>ConnectionStatusBar</name>
+    <message numerus="yes">
+      <source>%n message(s) waiting to be sent</source>
+      <translation>
+        <numerusform>%n 条消息等待发送</numerusform>
+      </translation>
+    </message>
+    <message>
+      <source>At {time}.</source>
+      <translation>时间：{time}。</translation>
+    </message>
+    <message>
+      <source>Connecting…</source>
+      <translation>正在连接…</translation>
+    </message>
+    <message>
+      <source>Connection status</source>
+      <translation>连接状态</translation>
+    </message>
+    <message>
+      <source>Connection status bar</source>
+      <translation>连接状态栏</translation>
+    </message>
+    <message>
+      <source>Logged in elsewhere: {reason}</source>
+      <translation>已在别处登录：{reason}</translation>
+    </message>
+    <message>
+      <source>Logged out</source>
+      <translation>已退出登录</translation>
+    </message>
+    <message>
+      <source>Messages waiting to be sent</source>
+      <translation>等待发送的消息</translation>
+    </message>
+    <message>
+      <source>Needs a new login ticket</source>
+      <translation>需要新的登录票据</translation>
+    </message>
+    <message>
+      <source>Offline</source>
+      <translation>离线</translation>
+    </message>
+    <message>
+      <source>Offline: {reason}</source>
+      <translation>离线：{reason}</translation>
+    </message>
+    <message>
+      <source>Online</source>
+      <translation>在线</translation>
+    </message>
+    <message>
+      <source>Reconnecting in {seconds} s</source>
+      <translation>{seconds} 秒后重连</translation>
+    </message>
+    <message>
+      <source>Reconnecting…</source>
+      <translation>正在重连…</translation>
+    </message>
+    <message>
+      <source>Retry now</source>
+      <translation>立即重试</translation>
+    </message>
+    <message>
+      <source>Signed out by the server: {reason}</source>
+      <translation>已被服务器登出：{reason}</translation>
+    </message>
+    <message>
+      <source>Try to connect now instead of waiting</source>
+      <translation>立即尝试连接，不再等待</translation>
+    </message>
+  </context>
+  <context>
+    <name>KickedDialog</name>
+    <message>
+      <source>&amp;Log out</source>
+      <translation>退出登录(&amp;L)</translation>
+    </message>
+    <message>
+      <source>&amp;Quit</source>
+      <translation>退出程序(&amp;Q)</translation>
+    </message>
+    <message>
+      <source>Code:</source>
+      <translation>错误码：</translation>
+    </message>
+    <message>
+      <source>Log &amp;in again</source>
+      <translation>重新登录(&amp;I)</translation>
+    </message>
+    <message>
+      <source>Logged out</source>
+      <translation>已退出登录</translation>
+    </message>
+    <message>
+      <source>Platform:</source>
+      <translation>平台：</translation>
+    </message>
+    <message>
+      <source>When:</source>
+      <translation>时间：</translation>
+    </message>
+    <message>
+      <source>You were logged out on this computer</source>
+      <translation>你在这台电脑上已下线</translation>
+    </message>
+    <message>
+      <source>Your messages and drafts stay on this computer, whichever you choose.</source>
+      <translation>无论你选择哪一项，消息和草稿都会保留在这台电脑上。</translation>
+    </message>
+    <message>
+      <source>today at {time}</source>
+      <translation>今天 {time}</translation>
+    </message>
+    <message>
+      <source>yesterday at {time}</source>
+      <translation>昨天 {time}</translation>
+    </message>
+    <message>
+      <source>{date} at {time}</source>
+      <translation>{date} {time}</translation>
+    </message>
+    <message>
+      <source>“Log in again” logs the other device out.</source>
+      <translation>“重新登录”会让另一台设备下线。</translation>
+    </message>
+  </context>
+  <context>
+    <name>LoginWindow</name>
+    <message>
+      <source>&amp;Log in</source>
+      <translation>登录(&amp;L)</translation>
+    </message>
+    <message>
+      <source>&amp;Other server…</source>
+      <translation>其他服务器(&amp;O)…</translation>
+    </message>
+    <message>
+      <source>&amp;Password:</source>
+      <translation>密码(&amp;P)：</translation>
+    </message>
+    <message>
+      <source>&amp;Server:</source>
+      <translation>服务器(&amp;S)：</translation>
+    </message>
+    <message>
+      <source>&amp;Ticket:</source>
+      <translation>票据(&amp;T)：</translation>
+    </message>
+    <message>
+      <source>&amp;Token:</source>
+      <translation>令牌(&amp;T)：</translation>
+    </message>
+    <message>
+      <source>&amp;UserID:</source>
+      <translation>用户 ID(&amp;U)：</translation>
+    </message>
+    <message>
+      <source>Access token</source>
+      <translation>访问令牌</translation>
+    </message>
+    <message>
+      <source>Add another server</source>
+      <translation>添加其他服务器</translation>
+    </message>
+    <message>
+      <source>At most {limit} bytes ({used} now).</source>
+      <translation>最多 {limit} 字节（当前 {used}）。</translation>
+    </message>
+    <message>
+      <source>Enter a UserID.</source>
+      <translation>请输入用户 ID。</translation>
+    </message>
+    <message>
+      <source>Enter your password.</source>
+      <translation>请输入密码。</translation>
+    </message>
+    <message>
+      <source>Keyring note</source>
+      <translation>密钥环提示</translation>
+    </message>
+    <message>
+      <source>Leave empty if the server has none</source>
+      <translation>如果服务器不需要令牌，请留空</translation>
+    </message>
+    <message>
+      <source>Log in</source>
+      <translation>登录</translation>
+    </message>
+    <message>
+      <source>Log in — IM Desktop</source>
+      <translation>登录 — IM Desktop</translation>
+    </message>
+    <message>
+      <source>Logging in…</source>
+      <translation>正在登录…</translation>
+    </message>
+    <message>
+      <source>Login error</source>
+      <translation>登录错误</translation>
+    </message>
+    <message>
+      <source>Login progress</source>
+      <translation>登录进度</translation>
+    </message>
+    <message>
+      <source>Only letters, digits, _ and - (not {char}).</source>
+      <translation>只能使用字母、数字、_ 和 -（不能用 {char}）。</translation>
+    </message>
+    <message>
+      <source>Password</source>
+      <translation>密码</translation>
+    </message>
+    <message>
+      <source>Paste a UserSig</source>
+      <translation>粘贴 UserSig</translation>
+    </message>
+    <message>
+      <source>Paste a UserSig.</source>
+      <translation>请粘贴 UserSig。</translation>
+    </message>
+    <message>
+      <source>Paste the whole UserSig here</source>
+      <translation>在此粘贴完整的 UserSig</translation>
+    </message>
+    <message>
+      <source>Re&amp;member me on this computer</source>
+      <translation>在这台电脑上记住我(&amp;M)</translation>
+    </message>
+    <message>
+      <source>Remember me</source>
+      <translation>记住我</translation>
+    </message>
+    <message>
+      <source>Sandbox ticket (no password)</source>
+      <translation>沙盒票据（无需密码）</translation>
+    </message>
+    <message>
+      <source>Server</source>
+      <translation>服务器</translation>
+    </message>
+    <message>
+      <source>Ticket source</source>
+      <translation>票据来源</translation>
+    </message>
+    <message>
+      <source>User&amp;Sig:</source>
+      <translation>User&amp;Sig：</translation>
+    </message>
+    <message>
+      <source>UserID</source>
+      <translation>用户 ID</translation>
+    </message>
+    <message>
+      <source>You stay logged in for this session only; nothing was lost.</source>
+      <translation>本次运行期间保持登录；没有丢失任何数据。</translation>
+    </message>
+    <message>
+      <source>letters, digits, _ and -</source>
+      <translation>字母、数字、_ 和 -</translation>
+    </message>
+    <message>
+      <source>space</source>
+      <translation>空格</translation>
+    </message>
+  </context>
+  <context>
+    <name>MainWindow</name>
+    <message>
+      <source>&amp;Account</source>
+      <translation>账号(&amp;A)</translation>
+    </message>
+    <message>
+      <source>&amp;Log out</source>
+      <translation>退出登录(&amp;L)</translation>
+    </message>
+    <message>
+      <source>&amp;Quit</source>
+      <translation>退出程序(&amp;Q)</translation>
+    </message>
+    <message>
+      <source>&amp;Switch account…</source>
+      <translation>切换账号(&amp;S)…</translation>
+    </message>
+    <message>
+      <source>Conversation title</source>
+      <translation>会话标题</translation>
+    </message>
+    <message>
+      <source>Conversations</source>
+      <translation>会话</translation>
+    </message>
+    <message>
+      <source>Message</source>
+      <translation>消息</translation>
+    </message>
+    <message>
+      <source>Messages</source>
+      <translation>消息记录</translation>
+    </message>
+    <message>
+      <source>Not sent: {text} ({message})</source>
+      <translation>未发送：{text}（{message}）</translation>
+    </message>
+    <message>
+      <source>Send</source>
+      <translation>发送</translation>
+    </message>
+    <message>
+      <source>Send message</source>
+      <translation>发送消息</translation>
+    </message>
+    <message>
+      <source>Write a message…</source>
+      <translation>输入消息…</translation>
+    </message>
+    <message>
+      <source>im-desktop</source>
+      <translation>im-desktop</translation>
+    </message>
+    <message>
+      <source>im-desktop — {user}</source>
+      <translation>im-desktop — {user}</translation>
+    </message>
+    <message>
+      <source>pending</source>
+      <translation>待发送</translation>
+    </message>
+  </context>
+  <context>
+    <name>TicketDialog</name>
+    <message>
+      <source>&amp;Log in</source>
+      <translation>登录(&amp;L)</translation>
+    </message>
+    <message>
+      <source>&amp;Password:</source>
+      <translation>密码(&amp;P)：</translation>
+    </message>
+    <message>
+      <source>Cancel</source>
+      <translation>取消</translation>
+    </message>
+    <message>
+      <source>Enter the password for {user} to carry on.</source>
+      <translation>请输入 {user} 的密码以继续。</translation>
+    </message>
+    <message>
+      <source>Log in</source>
+      <translation>登录</translation>
+    </message>
+    <message>
+      <source>Log in again</source>
+      <translation>重新登录</translation>
+    </message>
+    <message>
+      <source>Login ticket expired</source>
+      <translation>登录票据已过期</translation>
+    </message>
+    <message>
+      <source>Password</source>
+      <translation>密码</translation>
+    </message>
+    <message>
+      <source>Paste a new UserSig for {user} to carry on.</source>
+      <translation>请粘贴 {user} 的新 UserSig 以继续。</translation>
+    </message>
+    <message>
+      <source>Paste the whole UserSig here</source>
+      <translation>在此粘贴完整的 UserSig</translation>
+    </message>
+    <message>
+      <source>User&amp;Sig:</source>
+      <translation>User&amp;Sig：</translation>
+    </message>
+    <message>
+      <source>UserSig</source>
+      <translation>UserSig</translation>
+    </message>
+    <message>
+      <source>Your drafts and the open conversation are kept.</source>
+      <translation>你的草稿和当前会话都会保留。</translation>
+    </message>
+    <message>
+      <source>Your login ticket has expired</source>
+      <translation>你的登录票据已过期</translation>
+    </message>
+  </context>
+  <context>
+    <name>TrayIcon</name>
+    <message numerus="yes">
+      <source>%n unread message(s)</source>
+      <translation>
+        <numerusform>%n 条未读消息</numerusform>
+      </translation>
+    </message>
+    <message>
+      <source>Connecting…</source>
+      <translation>正在连接…</translation>
+    </message>
+    <message>
+      <source>Log out</source>
+      <translation>退出登录</translation>
+    </message>
+    <message>
+      <source>Needs a new login ticket</source>
+      <translation>需要新的登录票据</translation>
+    </message>
+    <message>
+      <source>Offline</source>
+      <translation>离线</translation>
+    </message>
+    <message>
+      <source>Online</source>
+      <translation>在线</translation>
+    </message>
+    <message>
+      <source>Open</source>
+      <translation>打开</translation>
+    </message>
+    <message>
+      <source>Quit</source>
+      <translation>退出</translation>
+    </message>
+    <message>
+      <source>Reconnect now</source>
+      <translation>立即重连</translation>
+    </message>
+    <message>
+      <source>Reconnecting in {seconds} s</source>
+      <translation>{seconds} 秒后重连</translation>
+    </message>
+    <message>
+      <source>Signed out by the server</source>
+      <translation>已被服务器登出</translation>
+    </message>
+    <message>
+      <source>im-desktop tray menu</source>
+      <translation>im-desktop 托盘菜单</translation>
+    </message>
+    <message>
+      <source>im-desktop — {state}</source>
+      <translation>im-desktop — {state}</translation>
+    </message>
+  </context>
+  <context>
+    <name>messages</name>
+    <message>
+      <source>A UserID may only use letters, digits, '_' and '-', at most 32 of them.</source>
+      <translation>用户 ID 只能使用字母、数字、“_”和“-”，最多 32 个。</translation>
+    </message>
+    <message>
+      <source>A login is already in progress. Please wait a moment.</source>
+      <translation>正在登录中，请稍候。</translation>
+    </message>
+    <message>
+      <source>An administrator ended your sessions.</source>
+      <translation>管理员结束了你的所有会话。</translation>
+    </message>
+    <message>
+      <source>Device: {device} ({platform}).</source>
+      <translation>设备：{device}（{platform}）。</translation>
+    </message>
+    <message>
+      <source>Something went wrong.</source>
+      <translation>出了点问题。</translation>
+    </message>
+    <message>
+      <source>The login ticket belongs to another UserID.</source>
+      <translation>该登录票据属于另一个用户 ID。</translation>
+    </message>
+    <message>
+      <source>The login ticket could not be read. Was it copied completely?</source>
+      <translation>无法读取登录票据。是否完整复制了？</translation>
+    </message>
+    <message>
+      <source>The login ticket is empty. Paste a UserSig or choose another ticket source.</source>
+      <translation>登录票据为空。请粘贴 UserSig 或选择其他票据来源。</translation>
+    </message>
+    <message>
+      <source>The login ticket was made for another app (SDKAppID).</source>
+      <translation>该登录票据属于另一个应用（SDKAppID）。</translation>
+    </message>
+    <message>
+      <source>The login ticket was not made for this server. Check the server and the ticket.</source>
+      <translation>该登录票据不是为此服务器签发的。请检查服务器和票据。</translation>
+    </message>
+    <message>
+      <source>The server cannot be reached. Check your network; the app keeps trying.</source>
+      <translation>无法连接服务器。请检查网络；应用会继续重试。</translation>
+    </message>
+    <message>
+      <source>The server did not accept the request.</source>
+      <translation>服务器未接受该请求。</translation>
+    </message>
+    <message>
+      <source>The server did not answer in time. The app keeps trying.</source>
+      <translation>服务器未及时响应。应用会继续重试。</translation>
+    </message>
+    <message>
+      <source>The server does not offer this.</source>
+      <translation>服务器不支持此功能。</translation>
+    </message>
+    <message>
+      <source>The server had a problem. Please try again later.</source>
+      <translation>服务器出现问题，请稍后再试。</translation>
+    </message>
+    <message>
+      <source>The server refused the credentials. Check the token or password.</source>
+      <translation>服务器拒绝了凭据。请检查令牌或密码。</translation>
+    </message>
+    <message>
+      <source>There is no such account.</source>
+      <translation>没有这个账号。</translation>
+    </message>
+    <message>
+      <source>This account was logged in somewhere else.</source>
+      <translation>此账号已在其他地方登录。</translation>
+    </message>
+    <message>
+      <source>Too many failed logins. Check your ticket and try again in a minute.</source>
+      <translation>登录失败次数过多。请检查票据，一分钟后再试。</translation>
+    </message>
+    <message>
+      <source>You are not logged in any more. Please log in again.</source>
+      <translation>你已不再处于登录状态，请重新登录。</translation>
+    </message>
+    <message>
+      <source>Your account was logged in on another device.</source>
+      <translation>你的账号已在另一台设备上登录。</translation>
+    </message>
+    <message>
+      <source>Your account was logged in on another {platform} instance.</source>
+      <translation>你的账号已在另一个 {platform} 实例上登录。</translation>
+    </message>
+    <message>
+      <source>Your login ticket has expired. Get a new one and log in again.</source>
+      <translation>你的登录票据已过期。请获取新票据后重新登录。</translation>
+    </message>
+    <message>
+      <source>Your login ticket was withdrawn. Get a new one and log in again.</source>
+      <translation>你的登录票据已被作废。请获取新票据后重新登录。</translation>
+    </message>
+    <message>
+      <source>Your session was ended by the server.</source>
+      <translation>你的会话已被服务器结束。</translation>
+    </message>
+    <message>
+      <source>code</source>
+      <translation>错误码</translation>
+    </message>
+    <message>
+      <source>this</source>
+      <translation>此</translation>
+    </message>
+  </context>
+</TS>
