@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import logging
 import signal
 import socket
 import sys
 from collections.abc import Coroutine, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +35,20 @@ from im_desktop.session.tickets import (
     TicketProvider,
 )
 from im_desktop.session.types import ServerProfile
-from im_desktop.settings import SANDBOX, AppPaths, Settings, load_settings, save_settings
+from im_desktop.settings import (
+    SANDBOX,
+    AppPaths,
+    ServerProfileSettings,
+    Settings,
+    load_settings,
+    save_settings,
+)
 from im_desktop.ui.dialogs import KICK_LOGIN_AGAIN, KICK_QUIT, KickedDialog, TicketDialog
 from im_desktop.ui.login_window import LoginRequest, LoginWindow, ProfileChoice
 from im_desktop.ui.main_window import MainWindow
 from im_desktop.ui.qt_async import await_dialog
 from im_desktop.ui.resources import icons_dir, install_translator
+from im_desktop.ui.server_dialog import ServerDialog
 from im_desktop.ui.single_instance import SingleInstance
 from im_desktop.ui.tray import TrayIcon
 
@@ -78,6 +88,7 @@ class DesktopApp(QObject):
         self._provider: TicketProvider | None = None
         self._source = ""
         self._quit = asyncio.Event()
+        self._switching = asyncio.Lock()  # one profile switch at a time, and logins wait for it
         self._wire_views()
 
     # -- start and quit -------------------------------------------------------------------------
@@ -128,6 +139,8 @@ class DesktopApp(QObject):
     def _wire_views(self) -> None:
         lw, mw = self.login_window, self.main_window
         lw.login_requested.connect(lambda req: self.spawn("login", self._login(req)))
+        lw.add_server_requested.connect(lambda: self.spawn("add-server", self._add_server()))
+        lw.profile_changed.connect(lambda name: self.spawn("switch-profile", self._switch_profile(name)))
         mw.conversation_selected.connect(self._open_conversation)
         mw.send_requested.connect(self._send)
         mw.switch_account_requested.connect(self._show_login)
@@ -169,8 +182,9 @@ class DesktopApp(QObject):
 
     # -- what the user asked for ----------------------------------------------------------------
     async def _login(self, request: LoginRequest) -> None:
-        assert self.controller is not None
         try:  # the window went busy when it emitted; every path below answers it
+            await self._switch_profile(request.profile)
+            assert self.controller is not None
             provider = _provider(request, self.settings)
             await self.controller.login(request.user_id, provider, remember=request.remember)
         except ImError as exc:
@@ -182,6 +196,37 @@ class DesktopApp(QObject):
         save_settings(self.paths.settings_file, self.settings)
         self.login_window.on_login_succeeded()
         self._show_main(request.user_id)
+
+    async def _add_server(self) -> None:
+        dialog = ServerDialog(self.login_window)
+        if not await await_dialog(dialog):
+            return
+        choice = dialog.choice()
+        name = "server-" + hashlib.sha256(choice.base_url.encode()).hexdigest()[:8]
+        profile = ServerProfileSettings(name, choice.title, choice.kind, choice.base_url, choice.ticket_url)
+        self.settings = self.settings.with_profile(profile)
+        save_settings(self.paths.settings_file, self.settings)  # remembered for next time
+        self.login_window.set_profiles(self._profile_choices(), name)
+        await self._switch_profile(name)
+
+    async def _switch_profile(self, name: str) -> None:
+        """A different server: a new controller for its address (the sandbox starts only when needed)."""
+        async with self._switching:
+            await self._switch_profile_now(name)
+
+    async def _switch_profile_now(self, name: str) -> None:
+        profile = self.settings.profile(name)
+        if self.controller is not None:
+            if self.controller.profile.name == name:
+                return
+            await self.controller.logout(forget=False)
+            await self.controller.aclose()
+        url = profile.base_url
+        if profile.kind == SANDBOX:
+            url = self.sandbox.url or await self.sandbox.start()
+        self.controller = self._make_controller(profile.name, url)
+        self.settings = replace(self.settings, current_profile=name)
+        save_settings(self.paths.settings_file, self.settings)
 
     async def _auto_login(self, user_id: str, kind: str) -> None:
         assert self.controller is not None

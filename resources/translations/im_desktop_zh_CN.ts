@@ -332,6 +332,73 @@
     </message>
   </context>
   <context>
+    <name>ServerDialog</name>
+    <message>
+      <source>&amp;Address:</source>
+      <translation>地址(&amp;A)：</translation>
+    </message>
+    <message>
+      <source>&amp;Kind:</source>
+      <translation>类型(&amp;K)：</translation>
+    </message>
+    <message>
+      <source>&amp;Name:</source>
+      <translation>名称(&amp;N)：</translation>
+    </message>
+    <message>
+      <source>&amp;Ticket server:</source>
+      <translation>票据服务器(&amp;T)：</translation>
+    </message>
+    <message>
+      <source>Address: {problem}.</source>
+      <translation>地址：{problem}。</translation>
+    </message>
+    <message>
+      <source>Give the server a name.</source>
+      <translation>请为服务器起个名字。</translation>
+    </message>
+    <message>
+      <source>Kind of server</source>
+      <translation>服务器类型</translation>
+    </message>
+    <message>
+      <source>Name</source>
+      <translation>名称</translation>
+    </message>
+    <message>
+      <source>Other Satori server (token)</source>
+      <translation>其他 Satori 服务器（令牌）</translation>
+    </message>
+    <message>
+      <source>Other server</source>
+      <translation>其他服务器</translation>
+    </message>
+    <message>
+      <source>Problem</source>
+      <translation>问题</translation>
+    </message>
+    <message>
+      <source>Server address</source>
+      <translation>服务器地址</translation>
+    </message>
+    <message>
+      <source>Ticket server address</source>
+      <translation>票据服务器地址</translation>
+    </message>
+    <message>
+      <source>Ticket server: {problem}.</source>
+      <translation>票据服务器：{problem}。</translation>
+    </message>
+    <message>
+      <source>im-desktop server (UserSig login)</source>
+      <translation>im-desktop 服务器（UserSig 登录）</translation>
+    </message>
+    <message>
+      <source>optional: your company's UserSig endpoint</source>
+      <translation>可选：贵公司的 UserSig 接口</translation>
+    </message>
+  </context>
+  <context>
     <name>TicketDialog</name>
     <message>
       <source>&amp;Log in</source>

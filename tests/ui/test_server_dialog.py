@@ -1,0 +1,44 @@
+"""The "Other server…" dialog: checks the addresses and returns what the user chose."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialogButtonBox
+from pytestqt.qtbot import QtBot
+
+from im_desktop.ui.server_dialog import ServerChoice, ServerDialog
+
+
+def _ok(dialog: ServerDialog) -> bool:
+    return dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+
+
+def test_addresses_are_checked_before_ok(qtbot: QtBot) -> None:
+    dialog = ServerDialog()
+    qtbot.addWidget(dialog)
+    assert not _ok(dialog)
+    qtbot.keyClicks(dialog.title_edit, "Work")
+    qtbot.keyClicks(dialog.url_edit, "chat.example.com")
+    assert not _ok(dialog)
+    assert "http://host:port" in dialog.problem.text()
+    dialog.url_edit.setText("https://chat.example.com/")
+    assert _ok(dialog)
+    dialog.ticket_edit.setText("ftp://nope")
+    assert not _ok(dialog)
+    dialog.ticket_edit.setText("https://tickets.example.com/usersig")
+    assert _ok(dialog)
+    assert dialog.choice() == ServerChoice("Work", "im", "https://chat.example.com", "https://tickets.example.com/usersig")
+
+
+def test_a_satori_server_needs_no_ticket_server_and_the_dialog_is_window_modal(qtbot: QtBot) -> None:
+    dialog = ServerDialog()
+    qtbot.addWidget(dialog)
+    dialog.kind_box.setCurrentIndex(dialog.kind_box.findData("satori"))
+    dialog.title_edit.setText("Koishi")
+    dialog.url_edit.setText("http://127.0.0.1:5140/satori")
+    dialog.ticket_edit.setText("ignored")
+    assert not dialog.ticket_edit.isEnabled()
+    assert dialog.choice() == ServerChoice("Koishi", "satori", "http://127.0.0.1:5140/satori", "")
+    assert dialog.windowModality() == Qt.WindowModality.WindowModal
+    for widget in (dialog.title_edit, dialog.kind_box, dialog.url_edit, dialog.ticket_edit):
+        assert widget.accessibleName()
