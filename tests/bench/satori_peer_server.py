@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 import threading
-import time
+from pathlib import Path
 from typing import Any
 
 from loguru import logger
 from satori import Login, LoginStatus, User
 from satori.server import Server
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: make `tests` importable
+from tests.session.satori_peer import announce, free_port
 
 PEER_PLATFORM = "bench"
 PEER_SELF_ID = "peer-bot"
@@ -41,32 +43,12 @@ class StaticLoginProvider:
         return None
 
 
-def free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def announce_when_listening(port: int, deadline_seconds: float = 30.0) -> None:
-    """Print the base URL on stdout once the port accepts connections (the same contract as --print-url)."""
-    deadline = time.monotonic() + deadline_seconds
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                print(f"http://127.0.0.1:{port}", flush=True)
-                return
-        except OSError:
-            time.sleep(0.05)
-    print(f"satori peer did not start listening on port {port}", file=sys.stderr, flush=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free loopback port")
     parser.add_argument("--token", required=True, help="the static token every IDENTIFY must carry")
     args = parser.parse_args()
-    port = args.port or free_loopback_port()
+    port = args.port or free_port()
     # The same log level as the im-desktop server under test (WARNING), so neither pays for per-connection logs.
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
@@ -75,7 +57,7 @@ def main() -> None:
         uvicorn_options={"log_level": "warning", "access_log": False},
     )  # fmt: skip
     server.apply(StaticLoginProvider())
-    threading.Thread(target=announce_when_listening, args=(port,), daemon=True).start()
+    threading.Thread(target=announce, args=(port,), daemon=True).start()
     server.run()  # blocks until SIGINT
 
 

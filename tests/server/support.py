@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import io
 import json
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,24 +16,12 @@ import aiohttp
 from im_desktop import usersig
 from im_desktop.server.app import serve
 from im_desktop.server.config import Keys, ServerConfig
+from tests.clocks import FakeClock
 
 ADMIN_KEY = "test-admin-key"
 SECRET_KEY = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
 SDKAPPID = 1400000000
 PLATFORM_HEADERS = ("Satori-Platform", "Satori-User-ID")
-
-
-class FakeClock:
-    """Wall-clock time that only moves when a test says so (the one seam tests fake)."""
-
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclasses.dataclass

@@ -11,7 +11,7 @@ from im_desktop.protocol.models import LoginStatus
 from im_desktop.session.backoff import Backoff
 from im_desktop.session.tickets import PastedTicket, SandboxTickets
 from im_desktop.session.types import SdkLoginStatus, Timing
-from tests.server.support import FakeClock
+from tests.clocks import FakeClock
 from tests.session.conftest import session_env
 from tests.session.signals import next_emission, reach_status, record
 

@@ -9,6 +9,7 @@ from pytestqt.qtbot import QtBot
 from im_desktop.protocol.models import LoginStatus
 from im_desktop.ui.messages import describe_error
 from im_desktop.ui.status_bar import ConnectionStatusBar
+from tests.clocks import FakeClock
 
 KICK = {
     "reason": "multi_device",
@@ -19,19 +20,9 @@ KICK = {
 }
 
 
-class FakeClock:
-    """Monotonic time the test moves by hand, so the countdown needs no real seconds."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1000.0)
 
 
 @pytest.fixture

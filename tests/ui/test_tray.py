@@ -13,21 +13,14 @@ from PySide6.QtWidgets import QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
 from im_desktop.ui.tray import TRAY_STATES, TrayIcon
+from tests.clocks import FakeClock
 
 ICONS = Path(__file__).resolve().parents[2] / "resources" / "icons"
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(50.0)
 
 
 @pytest.fixture
