@@ -105,6 +105,9 @@ class DesktopApp(QObject):
             self.tray.show()
         else:
             log.info("no system tray: closing the window quits the app")
+            self.main_window.connection_bar.showMessage(
+                self.tr("There is no system tray here, so closing this window quits the app."), 20_000
+            )
         if self.settings.remember and self.settings.last_user:
             self._show_main(self.settings.last_user)  # cached conversations at once, then log in
             self.spawn("auto-login", self._auto_login(self.settings.last_user, profile.kind))

@@ -75,6 +75,13 @@
     </message>
   </context>
   <context>
+    <name>DesktopApp</name>
+    <message>
+      <source>There is no system tray here, so closing this window quits the app.</source>
+      <translation>这里没有系统托盘，所以关闭此窗口会退出应用。</translation>
+    </message>
+  </context>
+  <context>
     <name>KickedDialog</name>
     <message>
       <source>&amp;Log out</source>
