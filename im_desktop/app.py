@@ -12,7 +12,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import qasync
 from PySide6.QtCore import QObject
@@ -20,21 +20,11 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from im_desktop import __version__
-from im_desktop.credentials import CredentialStore
 from im_desktop.logging_setup import setup_logging
 from im_desktop.protocol.errors import ImError
 from im_desktop.protocol.models import LoginStatus
 from im_desktop.sandbox import SandboxServer
-from im_desktop.session.controller import SessionController
 from im_desktop.session.supervisor import TaskSupervisor
-from im_desktop.session.tickets import (
-    BusinessServerTickets,
-    PastedTicket,
-    SandboxTickets,
-    StaticToken,
-    TicketProvider,
-)
-from im_desktop.session.types import ServerProfile
 from im_desktop.settings import (
     SANDBOX,
     AppPaths,
@@ -49,8 +39,14 @@ from im_desktop.ui.main_window import MainWindow
 from im_desktop.ui.qt_async import await_dialog
 from im_desktop.ui.resources import icons_dir, install_translator
 from im_desktop.ui.server_dialog import ServerDialog
+from im_desktop.ui.signal_wakeup import SignalWakeup
 from im_desktop.ui.single_instance import SingleInstance
 from im_desktop.ui.tray import TrayIcon
+
+if TYPE_CHECKING:
+    from im_desktop.credentials import CredentialStore
+    from im_desktop.session.controller import SessionController
+    from im_desktop.session.tickets import TicketProvider
 
 __all__ = ["main"]
 
@@ -61,6 +57,8 @@ _TRAY_STATE = {LoginStatus.ONLINE: "online", LoginStatus.CONNECT: "connecting", 
 
 
 def _provider(request: LoginRequest, settings: Settings) -> TicketProvider:
+    from im_desktop.session.tickets import BusinessServerTickets, PastedTicket, SandboxTickets, StaticToken
+
     if request.source == "sandbox":
         return SandboxTickets()
     if request.source == "password":
@@ -78,7 +76,7 @@ class DesktopApp(QObject):
         self.app, self.paths, self.options = app, paths, options
         self.settings = load_settings(paths.settings_file)
         self.tasks = TaskSupervisor()
-        self.credentials = CredentialStore()
+        self._credentials: CredentialStore | None = None
         self.sandbox = SandboxServer(paths.data / "sandbox-server", paths.logs / "sandbox-server.log")
         self.login_window = LoginWindow()
         self.main_window = MainWindow()
@@ -89,36 +87,46 @@ class DesktopApp(QObject):
         self._source = ""
         self._quit = asyncio.Event()
         self._switching = asyncio.Lock()  # one profile switch at a time, and logins wait for it
+        self._server_ready = asyncio.Event()
         self._wire_views()
 
     # -- start and quit -------------------------------------------------------------------------
     async def run(self) -> int:
+        """Show a window first, then do the slow parts (the session layer's imports, the sandbox server):
+        a person sees the app in about a third of a second instead of a second."""
         profile = self.settings.profile()
-        url = profile.base_url
-        if profile.kind == SANDBOX:
-            url = await self.sandbox.start()
-            self.spawn("sandbox", self.sandbox.keep_running())
-        self.controller = self._make_controller(profile.name, url)
         self.login_window.set_profiles(self._profile_choices(), profile.name)
         self.login_window.set_user_id(self.settings.last_user)
-        if self.tray is not None:
-            self.tray.show()
-        else:
-            log.info("no system tray: closing the window quits the app")
-            self.main_window.connection_bar.showMessage(
-                self.tr("There is no system tray here, so closing this window quits the app."), 20_000
-            )
-        if self.settings.remember and self.settings.last_user:
-            self._show_main(self.settings.last_user)  # cached conversations at once, then log in
-            self.spawn("auto-login", self._auto_login(self.settings.last_user, profile.kind))
-        else:
+        remembered = self.settings.remember and bool(self.settings.last_user)
+        if not remembered:
             self._show_login()
-        log.info("first window shown")
+            log.info("first window shown")
+        url = self.sandbox.prepare() if profile.kind == SANDBOX else profile.base_url
+        self.controller = self._make_controller(profile.name, url)
+        if remembered:
+            self._show_main(self.settings.last_user)  # cached conversations at once, then log in
+            log.info("first window shown")
+        self._show_tray()
         if self.options.exit_after == "window":
             self._quit.set()
+        if profile.kind == SANDBOX:
+            await self.sandbox.start()
+            self.spawn("sandbox", self.sandbox.keep_running())
+        self._server_ready.set()
+        if remembered:
+            self.spawn("auto-login", self._auto_login(self.settings.last_user, profile.kind))
         await self._quit.wait()
         await self._shutdown()
         return 0
+
+    def _show_tray(self) -> None:
+        if self.tray is not None:
+            self.tray.show()
+            return
+        log.info("no system tray: closing the window quits the app")
+        self.main_window.connection_bar.showMessage(
+            self.tr("There is no system tray here, so closing this window quits the app."), 20_000
+        )
 
     async def _shutdown(self) -> None:
         """Async cleanup first, then the loop ends; nothing awaits after Qt's aboutToQuit."""
@@ -157,9 +165,16 @@ class DesktopApp(QObject):
             self.tray.quit_requested.connect(self.quit)
 
     def _make_controller(self, profile_name: str, url: str) -> SessionController:
+        # Imported here, after the first window is up: httpx, httpx-ws and keyring cost ~0.25 s to import.
+        from im_desktop.credentials import CredentialStore
+        from im_desktop.session.controller import SessionController
+        from im_desktop.session.types import ServerProfile
+
+        if self._credentials is None:
+            self._credentials = CredentialStore()
         platform = {"win32": "Windows", "darwin": "Mac"}.get(sys.platform, "Linux")
         c = SessionController(
-            ServerProfile(profile_name, url), cache_dir=self.paths.cache, credentials=self.credentials,
+            ServerProfile(profile_name, url), cache_dir=self.paths.cache, credentials=self._credentials,
             platform=platform, device_id=self.settings.device_id, device_name=socket.gethostname() or platform,
         )  # fmt: skip
         bar, mw = self.main_window.connection_bar, self.main_window
@@ -186,6 +201,7 @@ class DesktopApp(QObject):
     # -- what the user asked for ----------------------------------------------------------------
     async def _login(self, request: LoginRequest) -> None:
         try:  # the window went busy when it emitted; every path below answers it
+            await self._server_ready.wait()
             await self._switch_profile(request.profile)
             assert self.controller is not None
             provider = _provider(request, self.settings)
@@ -226,12 +242,17 @@ class DesktopApp(QObject):
             await self.controller.aclose()
         url = profile.base_url
         if profile.kind == SANDBOX:
-            url = self.sandbox.url or await self.sandbox.start()
+            url = self.sandbox.prepare()
+            if not self.sandbox.running:
+                await self.sandbox.start()
+                self.spawn("sandbox", self.sandbox.keep_running())
         self.controller = self._make_controller(profile.name, url)
         self.settings = replace(self.settings, current_profile=name)
         save_settings(self.paths.settings_file, self.settings)
 
     async def _auto_login(self, user_id: str, kind: str) -> None:
+        from im_desktop.session.tickets import SandboxTickets
+
         assert self.controller is not None
         try:
             if kind == SANDBOX:
@@ -376,10 +397,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         instance.raise_requested.connect(desktop._raise_window)
         loop = runner.get_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
-            # Python runs signal handlers between bytecodes; hand the quit to the loop, which then
-            # goes through the same ordered shutdown as the Quit menu.
+            # Hand the quit to the loop, which then goes through the same ordered shutdown as Quit.
             signal.signal(signum, lambda *_: loop.call_soon_threadsafe(desktop.quit))
-        return runner.run(desktop.run())
+        wake = SignalWakeup()
+        try:
+            return runner.run(desktop.run())
+        finally:
+            wake.close()
     finally:
         runner.close()
         instance.close()

@@ -44,10 +44,19 @@ class SandboxServer:
                 server_command(self._data_dir, self._port), stdout=subprocess.PIPE, stderr=server_log, text=True,
             )  # fmt: skip
 
-    async def start(self, within: float = 20.0) -> str:
+    def prepare(self) -> str:
+        """Choose the port and return the URL the server will have; nothing is started yet."""
         if not self._port:
             # Fixed for the app's lifetime, so a restarted server is found at the same address.
             self._port = _free_port()
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    async def start(self, within: float = 20.0) -> str:
+        self.prepare()
         # Popen and a blocking readline in threads: asyncio's subprocess support needs a child watcher
         # that an event loop running on Qt does not have.
         self._proc = await asyncio.to_thread(self._spawn)
