@@ -101,7 +101,10 @@ class DesktopApp(QObject):
         if not remembered:
             self._show_login()
             log.info("first window shown")
-        url = self.sandbox.prepare() if profile.kind == SANDBOX else profile.base_url
+        url = profile.base_url
+        if profile.kind == SANDBOX:
+            url = self.sandbox.prepare()
+            self.sandbox.launch()  # the server boots in parallel with the session layer's imports
         self.controller = self._make_controller(profile.name, url)
         if remembered:
             self._show_main(self.settings.last_user)  # cached conversations at once, then log in

@@ -55,11 +55,19 @@ class SandboxServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    async def start(self, within: float = 20.0) -> str:
+    def launch(self) -> None:
+        """Fork the server now (a few milliseconds) so it starts while the app does other work."""
         self.prepare()
-        # Popen and a blocking readline in threads: asyncio's subprocess support needs a child watcher
-        # that an event loop running on Qt does not have.
-        self._proc = await asyncio.to_thread(self._spawn)
+        if self._proc is None:
+            self._proc = self._spawn()
+
+    async def start(self, within: float = 20.0) -> str:
+        """Launch if needed, then wait until the server listens; return its URL."""
+        self.prepare()
+        if self._proc is None:
+            # Popen and the blocking readline run in threads: asyncio's subprocess support needs a
+            # child watcher that an event loop running on Qt does not have.
+            self._proc = await asyncio.to_thread(self._spawn)
         stdout = self._proc.stdout
         assert stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(stdout.readline), within)
