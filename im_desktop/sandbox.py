@@ -90,6 +90,7 @@ class SandboxServer:
             log.warning("the sandbox server exited with %s; starting it again (%d/%d)", code, restarts, max_restarts)
             if proc.stdout is not None:
                 proc.stdout.close()
+            self._proc = None
             await self.start()
 
     async def stop(self, grace: float = 10.0) -> int | None:
