@@ -135,11 +135,18 @@ class LocalCache:
         rows = self._db.execute("SELECT nonce, channel_id, content, queued_at FROM outbox ORDER BY queued_at")
         return [OutboxItem(*row) for row in rows]
 
-    def sent(self, item: OutboxItem, messages: list[dict[str, Any]]) -> None:
-        """The server has it: store the message(s) it made and drop the outbox entry, atomically enough
-        that a crash in between only leaves a duplicate id, which `add_messages` ignores."""
+    def sent(self, item: OutboxItem, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The server has it: store the message(s) it made and drop the outbox entry (a crash in between
+        only leaves a duplicate id, which `add_messages` ignores). Returns the messages that were new
+        here: the server's event may have delivered them first."""
+        ids = [m.get("id") for m in messages if isinstance(m.get("id"), str)]
+        known = {row[0] for row in self._db.execute(
+            f"SELECT id FROM messages WHERE channel_id = ? AND id IN ({','.join('?' * len(ids))})",  # noqa: S608
+            (item.channel_id, *ids),
+        )} if ids else set()  # fmt: skip
         self.add_messages(item.channel_id, messages)
         self._db.execute("DELETE FROM outbox WHERE nonce = ?", (item.nonce,))
+        return [m for m in messages if m.get("id") not in known]
 
     def drop(self, item: OutboxItem) -> None:
         """The server refused this message for good; the caller tells the user what it said."""

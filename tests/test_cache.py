@@ -48,3 +48,13 @@ def test_outbox_survives_a_restart_in_order(tmp_path: Path) -> None:
     assert [m.content for m in reopened.history("general")] == ["one"]
     reopened.set_state("last_sn", 42)
     assert reopened.get_state("last_sn") == 42
+
+
+def test_a_sent_message_already_delivered_by_its_event_is_not_new_again(tmp_path: Path) -> None:
+    cache = LocalCache(tmp_path / "alice.sqlite3")
+    item = cache.enqueue("general", "hi")
+    cache.add_messages("general", [_message("7", 7000, "hi", "alice")])  # the server's event came first
+    assert cache.sent(item, [_message("7", 7000, "hi", "alice")]) == []
+    other = cache.enqueue("general", "second")
+    assert [m["id"] for m in cache.sent(other, [_message("8", 8000, "second", "alice")])] == ["8"]
+    assert cache.pending() == []

@@ -101,6 +101,7 @@ class SessionController(QObject):
         self._sig_expires_at: int | None = None
         self.cache: LocalCache | None = None
         self.login_requests = 0  # HTTP logins sent, so tests can hold us to Tencent's no-loop rule
+        self._flush_lock = asyncio.Lock()
         self._connection = ConnectionLoop(self)
         self._wake = WakeDetector(self._on_wake, interval=self.timing.wake_check_interval,
                                   threshold=self.timing.wake_threshold, wall=wall_clock)  # fmt: skip
@@ -339,6 +340,10 @@ class SessionController(QObject):
         await self._flush()
 
     async def _flush(self) -> None:
+        async with self._flush_lock:  # the resync's flush and a send's flush must not send one item twice
+            await self._flush_now()
+
+    async def _flush_now(self) -> None:
         if self.creds is None or self.cache is None:
             return
         cache = self.cache

@@ -105,6 +105,5 @@ async def flush_outbox(
             failures.append(SendFailure(item, exc))
             continue
         messages = [m for m in reply if isinstance(m, dict)] if isinstance(reply, list) else []
-        cache.sent(item, messages)
-        on_sent(item, messages)
+        on_sent(item, cache.sent(item, messages))  # only what the live event has not shown already
     return failures

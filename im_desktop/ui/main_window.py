@@ -54,6 +54,7 @@ class MainWindow(QMainWindow):
         self.keep_in_tray = False
         self._current = ""
         self._user_id = ""
+        self._shown: set[str] = set()  # message ids in the open conversation
 
         self.conversations = QListWidget()
         self.conversations.setAccessibleName(self.tr("Conversations"))
@@ -61,7 +62,7 @@ class MainWindow(QMainWindow):
         self.history.setAccessibleName(self.tr("Messages"))
         self.history.setWordWrap(True)
         self.header = QLabel()
-        self.header.setAccessibleName(self.tr("Conversation title"))
+        self.header.setAccessibleDescription(self.tr("Conversation title"))
         self.composer = QLineEdit()
         self.composer.setAccessibleName(self.tr("Message"))
         self.composer.setPlaceholderText(self.tr("Write a message…"))
@@ -133,6 +134,7 @@ class MainWindow(QMainWindow):
                  for i in range(self.conversations.count())}  # fmt: skip
         self.header.setText(names.get(channel_id, channel_id).split("  (")[0])
         self.history.clear()
+        self._shown = {message.id for message in messages}
         for message in messages:
             self._append(message.user_id, message.content, message.created_at)
         for item in pending:
@@ -143,8 +145,10 @@ class MainWindow(QMainWindow):
 
     def on_message(self, channel_id: str, message: dict[str, Any]) -> None:
         """A live message; shown at once if its conversation is open."""
-        if channel_id != self._current:
+        message_id = str(message.get("id") or "")
+        if channel_id != self._current or (message_id and message_id in self._shown):
             return
+        self._shown.add(message_id)
         raw_user = message.get("user")
         user: dict[str, Any] = raw_user if isinstance(raw_user, dict) else {}
         created = message.get("created_at") if isinstance(message.get("created_at"), int) else None

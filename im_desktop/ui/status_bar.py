@@ -243,6 +243,7 @@ class ConnectionStatusBar(QStatusBar):
                 self._retry_wanted = retry = False  # the attempt is under way; its result comes as a signal
         if text != self._label.full_text:
             self._label.set_full_text(text)
+            self._label.setAccessibleDescription(text)  # what a screen reader says, even when elided
             self._label.updateGeometry()  # its size hint follows the whole text
         detail = self._last_error if self._last_error and self._last_error not in text else ""
         self._label.setToolTip("\n".join(part for part in (text, detail) if part))

@@ -87,3 +87,12 @@ def test_account_menu_and_accessible_names(qtbot: QtBot) -> None:
         window.switch_action.trigger()
     for widget in (window.conversations, window.history, window.composer, window.send_button):
         assert widget.accessibleName()
+
+
+def test_a_message_shown_once_is_not_shown_again(qtbot: QtBot) -> None:
+    window = _window(qtbot)
+    window.show_history("general", [CachedMessage("general", "1", "bob", "hello", 1_700_000_000_000)], [])
+    window.on_message("general", {"id": "1", "content": "hello", "user": {"id": "bob"}})
+    window.on_message("general", {"id": "2", "content": "new", "user": {"id": "bob"}})
+    window.on_message("general", {"id": "2", "content": "new", "user": {"id": "bob"}})
+    assert [t.split("\n")[1] for t in _texts(window)] == ["hello", "new"]
