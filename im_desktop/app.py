@@ -336,7 +336,11 @@ class DesktopApp(QObject):
             self.tray.on_state("needs-login")
         user = self.settings.last_user
         if self._provider is not None and self._provider.can_renew and self.controller is not None:
-            await self.controller.login(user, self._provider)
+            try:
+                await self.controller.login(user, self._provider)
+            except ImError as exc:  # the source could not give a working ticket: ask the person
+                self._show_login()
+                self.login_window.on_login_failed(int(exc.code), exc.message)
             return
         source = "password" if self._source == "password" else "usersig"
         dialog = TicketDialog(user, source, self.main_window)
