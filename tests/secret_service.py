@@ -58,12 +58,16 @@ def private_secret_service(home: Path) -> Iterator[str]:
 
 
 def _wait_for_secret_service() -> None:
-    for _ in range(100):
+    """Until the service is on the bus AND its default collection exists unlocked: gnome-keyring claims
+    its bus name before `--unlock` has finished, and a test that starts in between finds it locked."""
+    for _ in range(200):
         try:
             with secretstorage.dbus_init() as connection:
                 if secretstorage.check_service_availability(connection):
-                    return
-        except secretstorage.exceptions.SecretServiceNotAvailableException:
+                    collection = secretstorage.get_default_collection(connection)
+                    if not collection.is_locked():
+                        return
+        except secretstorage.exceptions.SecretStorageException:
             pass
         time.sleep(0.05)
-    raise RuntimeError("gnome-keyring did not come up on the private bus")
+    raise RuntimeError("gnome-keyring did not come up unlocked on the private bus")
