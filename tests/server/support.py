@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from im_desktop import usersig
 from im_desktop.server.app import serve
@@ -165,6 +166,19 @@ class RunningServer:
     async def websocket(self) -> EventSocket:
         ws = await self.http.ws_connect(self.url.replace("http", "ws", 1) + "/v1/events", autoping=True)
         return EventSocket(ws)
+
+
+@asynccontextmanager
+async def serve_app(app: web.Application) -> AsyncIterator[str]:
+    """Any small aiohttp app on a free loopback port for the duration of the block; yields its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
 
 
 def make_config(data_dir: Path, **overrides: Any) -> ServerConfig:

@@ -9,17 +9,9 @@ from PySide6.QtCore import SignalInstance
 
 from im_desktop.protocol.models import LoginStatus
 from im_desktop.session.controller import SessionController
+from im_desktop.ui.qt_async import next_emission
 
-
-def next_emission(signal: SignalInstance) -> asyncio.Future[tuple[Any, ...]]:
-    future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
-
-    def resolve(*args: Any) -> None:
-        if not future.done():
-            future.set_result(args)
-
-    signal.connect(resolve)
-    return future
+__all__ = ["next_emission", "reach_status", "record"]
 
 
 def record(signal: SignalInstance) -> list[tuple[Any, ...]]:

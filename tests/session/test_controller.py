@@ -225,6 +225,7 @@ async def test_business_server_tickets_log_in_and_a_wrong_password_stops(tmp_pat
 
     from im_desktop import usersig
     from im_desktop.session.tickets import BusinessServerTickets
+    from tests.server.support import serve_app
 
     async with session_env(tmp_path) as env:
         keys = env.server.config.keys
@@ -240,20 +241,13 @@ async def test_business_server_tickets_log_in_and_a_wrong_password_stops(tmp_pat
 
         app = web.Application()
         app.router.add_post("/usersig", issue)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        try:
+        async with serve_app(app) as ticket_server:
             controller = env.controller()
             with pytest.raises(ImError) as exc:
-                await controller.login("alice", BusinessServerTickets(f"http://{host}:{port}/usersig", "guess"))
+                await controller.login("alice", BusinessServerTickets(f"{ticket_server}/usersig", "guess"))
             assert exc.value.code is ErrorCode.AUTH_REJECTED
             assert controller.login_requests == 0  # no ticket, no login attempt
-            await controller.login("alice", BusinessServerTickets(f"http://{host}:{port}/usersig", "correct horse"))
+            await controller.login("alice", BusinessServerTickets(f"{ticket_server}/usersig", "correct horse"))
             assert controller.current_login["status"] == LoginStatus.ONLINE
             assert asked == ["alice", "alice"]
             assert controller.can_renew
-        finally:
-            await runner.cleanup()

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from im_desktop.protocol.models import LoginStatus
 from im_desktop.session.tickets import StaticToken
+from tests.server.support import serve_app
 from tests.session.conftest import make_controller
 from tests.session.signals import next_emission, reach_status
 
@@ -64,15 +65,8 @@ async def hostile_server() -> AsyncIterator[tuple[HostileServer, str]]:
     app = web.Application()
     app.router.add_get("/v1/events", hostile.events)
     app.router.add_post("/v1/{method}", hostile.junk)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield hostile, f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as url:
+        yield hostile, url
 
 
 async def test_garbage_frames_are_ignored_and_an_oversized_one_costs_a_reconnect(tmp_path: Path) -> None:
