@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from im_desktop.protocol.errors import ErrorCode, ImError
-from im_desktop.protocol.events import Ready
+from im_desktop.protocol.events import Ready, StreamEnd
 from im_desktop.protocol.models import LoginStatus
+from im_desktop.session.failures import as_im_error
 from im_desktop.session.outcomes import Next, Outcome, classify_error, classify_stream_end
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ class ConnectionLoop:
         self._poke = asyncio.Event()
         self._first: asyncio.Future[Outcome | None] | None = None
         self._probe_hit = False
+        self._ready_at: float | None = None  # loop time of the current connection's READY
 
     def start(self) -> asyncio.Future[Outcome | None]:
         """Start connecting; the future resolves at the first READY (None) or the first failure."""
@@ -64,28 +66,80 @@ class ConnectionLoop:
             self._first.set_result(outcome)
 
     def _on_ready(self, ready: Ready) -> None:
-        self._c.timing.backoff.reset()
-        self._c.on_ready(ready)
+        # The backoff is not reset here: a server that sends READY and hangs up must not get a fast loop.
+        self._ready_at = asyncio.get_running_loop().time()
+        self._c.on_ready(ready)  # an ImError refuses this READY (not our account): see _connect_once
         self._settle_first(None)
 
+    def _on_event(self, body: dict[str, Any]) -> None:
+        try:
+            self._c.inbox.on_event(body)
+        except Exception:
+            # One event that cannot be stored (a value SQLite refuses, a full disk) must not end the session
+            # or the loop; the resync after the next connection reads the history again.
+            log.exception("an event from the server could not be handled; skipped")
+
     async def _run(self, *, first: bool) -> None:
+        try:
+            await self._loop(first=first)
+        except Exception as exc:
+            # A bug or a broken cache: end the session and say so, never leave "online" with no loop.
+            error = as_im_error(exc)
+            assert error is not None  # only a BaseException that is no Exception maps to None
+            log.error("the connection loop stopped", exc_info=exc)
+            await self._finish(Outcome(Next.REJECTED, int(error.code), error.message))
+
+    async def _connect_once(self) -> StreamEnd | Outcome:
+        """One connection, READY to its end; an Outcome when the controller refused the server's READY."""
+        c = self._c
+        creds = c.creds
+        assert creds is not None
+        self._ready_at = None
+        timing = c.timing
+        stream = c.client.events(creds.token, c.inbox.resume_point(), ping_interval=timing.ping_interval,
+                                 dead_after=timing.dead_after, handshake_timeout=timing.handshake_timeout)  # fmt: skip
+        try:
+            return await stream.run(self._on_ready, self._on_event)
+        except ImError as exc:
+            return Outcome(Next.REJECTED, int(exc.code), exc.message)
+        except Exception as exc:
+            # Taking READY failed here (the cache could not be written, say): this attempt failed, the next
+            # one comes after the usual backoff.
+            log.error("the connection could not be taken into use", exc_info=exc)
+            return StreamEnd(None, f"this computer could not use the connection ({type(exc).__name__})")
+
+    def _stable(self, end: StreamEnd) -> bool:
+        """Whether the connection that just ended was up long enough to count as a success."""
+        up_since = self._ready_at
+        return end.ready and up_since is not None and asyncio.get_running_loop().time() - up_since >= (
+            self._c.timing.stable_after)  # fmt: skip
+
+    async def _loop(self, *, first: bool) -> None:
         c = self._c
         renewed = relogged = False  # each at most once between two READYs: no login loops
-        probing = True  # whether a TCP probe may cut the next wait short
+        probing = True  # whether a TCP probe may cut the next wait short: once per outage
+        failed = False  # whether an attempt since the last READY failed: the server was away, then came back
         while True:
             if not first:
                 c.set_status(LoginStatus.RECONNECT)
                 c.connecting.emit()
             first = False
-            creds = c.creds
-            assert creds is not None
-            stream = c.client.events(creds.token, c.resume_point(), ping_interval=c.timing.ping_interval,
-                                     dead_after=c.timing.dead_after)  # fmt: skip
-            end = await stream.run(self._on_ready, c.on_event)
+            end = await self._connect_once()
+            if isinstance(end, Outcome):
+                await self._finish(end)
+                return
             c.on_stream_end(end)
+            stable = self._stable(end)
             if end.ready:
-                renewed = relogged = False
-                probing = True
+                # A fresh start after a stable connection, or after an outage that ended (failed attempts, then
+                # READY). A server that accepts us and hangs up at once, again and again, gets neither: its
+                # delays keep growing, and it had its one TCP-probe shortcut.
+                if stable or failed:
+                    c.timing.backoff.reset()
+                    probing = True
+                renewed = relogged = failed = False
+            else:
+                failed = True
             outcome = classify_stream_end(end, own_server=c.own_server)
             log.info("stream ended: %s (close %s, %s)", outcome.next.value, end.code, end.reason)
             if outcome.next is Next.NEW_TICKET and c.can_renew and not renewed:
@@ -104,7 +158,9 @@ class ConnectionLoop:
                     probing = False  # one shortcut per outage: should that attempt fail, plain backoff
                 continue
             if outcome.next in (Next.NEW_TICKET, Next.RELOGIN) and outcome.code == 0:
-                continue  # the new login worked: connect again at once
+                if end.ready and not stable:  # READY, then "expired" at once: not a loop of logins either
+                    await self._wait(c.timing.backoff.next_delay(), probe=False)
+                continue  # the new login worked: connect again
             await self._finish(outcome)
             return
 
@@ -124,8 +180,8 @@ class ConnectionLoop:
         self._settle_first(outcome)  # only now may a waiting login() raise: the state is already LOGOUT
         if outcome.next is Next.KICKED:
             info: dict[str, Any] = dict(outcome.ended or {})
-            info.setdefault("code", outcome.code)
-            info.setdefault("message", outcome.message)
+            # The checked values, not the server's raw ones (a code of "abc" or 10**30 stays out of the UI).
+            info.update(code=outcome.code, message=outcome.message)
             c.kicked_offline.emit(info)
         elif outcome.next in (Next.NEW_TICKET, Next.RELOGIN) or outcome.code in _SIG_CODES:
             c.user_sig_expired.emit()

@@ -34,12 +34,25 @@ class Outcome:
     ended: dict[str, Any] | None = None
 
 
+_MAX_MESSAGE = 500  # characters of a server's own explanation that are worth showing
+
+
+def _code(value: object) -> int:
+    """A server's error code, or 0: only a plain positive int that fits a Qt int signal counts."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31 else 0
+
+
+def _text(value: object) -> str:
+    return value[:_MAX_MESSAGE] if isinstance(value, str) else ""
+
+
 def classify_stream_end(end: StreamEnd, *, own_server: bool) -> Outcome:
-    """Map a StreamEnd to the next step. Only an explicit signal from the server stops reconnecting."""
-    ended = end.ended or {}
-    reason = ended.get("reason")
-    code = int(ended.get("code") or 0)
-    message = str(ended.get("message") or "")
+    """Map a StreamEnd to the next step. Only an explicit signal from the server stops reconnecting.
+    `ended` comes from the server as it is: anything in it of the wrong type counts as absent."""
+    ended = end.ended if isinstance(end.ended, dict) else {}
+    reason = ended.get("reason") if isinstance(ended.get("reason"), str) else None
+    code = _code(ended.get("code"))
+    message = _text(ended.get("message"))
     if reason in _KICK_REASONS or end.code == CloseCode.KICKED:
         return Outcome(Next.KICKED, code or int(ErrorCode.KICKED_OFF_BY_OTHER),
                        message or ErrorCode.KICKED_OFF_BY_OTHER.default_message, end.ended)  # fmt: skip

@@ -226,3 +226,27 @@ async def test_controller_stops_on_a_refused_static_token(tmp_path: Path) -> Non
         assert statuses == []
         assert controller.current_login["status"] == LoginStatus.OFFLINE
         assert await peer.stats() == {"connections": 1, "ready": 0}  # one IDENTIFY, refused, never retried
+
+
+async def test_a_token_of_another_user_id_fails_the_login_and_names_the_tokens_user(tmp_path: Path) -> None:
+    """satori-python-server's READY lists bot1 only; logging in as alice with its token must not end up ONLINE
+    as nobody (with every later call refused), but fail at once, saying which UserID the token is for."""
+    async with running_peer(tmp_path) as peer, controller_for(peer, tmp_path) as controller:
+        statuses = record(controller.status_changed)
+        failures = record(controller.login_failed)
+        with pytest.raises(ImError) as refused:
+            await controller.login("alice", StaticToken(TOKEN))
+        expected = "This token belongs to bot1, not to alice. Log in with UserID bot1 instead."
+        assert (refused.value.code, refused.value.message) == (ErrorCode.INVALID_PARAMETERS, expected)
+        assert failures == [(int(ErrorCode.INVALID_PARAMETERS), expected)]
+        assert (LoginStatus.ONLINE,) not in statuses
+        assert controller.login_status is SdkLoginStatus.LOGOUT
+        assert controller.current_login["status"] == LoginStatus.OFFLINE
+        assert controller.current_login["user"] is None
+        assert controller.login_user == ""
+        assert not controller.tasks.running("connection")  # over, not retrying
+        assert await peer.stats() == {"connections": 1, "ready": 1}
+
+        await controller.login(BOT, StaticToken(TOKEN))  # the UserID it names works
+        now = controller.current_login
+        assert (now["user"]["id"], now["status"]) == (BOT, LoginStatus.ONLINE)

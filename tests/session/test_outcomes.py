@@ -45,3 +45,30 @@ def test_stream_endings(end: StreamEnd, own: bool, expected: Next) -> None:
 )
 def test_only_the_sig_codes_lead_to_a_new_ticket(code: ErrorCode, expected: Next) -> None:
     assert classify_error(ImError(code)) is expected
+
+
+@pytest.mark.parametrize("code", ["abc", "6208", [1], {"a": 1}, 10**30, True, 1.5, -1, 0, None])
+def test_a_kick_with_a_code_that_is_no_plain_int_gets_the_kick_code(code: object) -> None:
+    outcome = classify_stream_end(StreamEnd(None, "", {"reason": "multi_device", "code": code}), own_server=False)
+    assert (outcome.next, outcome.code) == (Next.KICKED, 6208)
+    assert outcome.message == "This account was logged in elsewhere."
+
+
+@pytest.mark.parametrize(
+    "ended",
+    [{"reason": ["multi_device"]}, {"reason": {"a": 1}}, {"reason": "elsewhere", "code": "abc"}, {"code": [1]},
+     {"message": ["x"], "code": {"a": 1}}, {"reason": None, "code": 10**400}],
+)  # fmt: skip
+def test_an_end_account_of_the_wrong_shape_means_reconnect(ended: dict[str, object]) -> None:
+    outcome = classify_stream_end(StreamEnd(1000, "closed", ended), own_server=False)
+    assert (outcome.next, outcome.code, outcome.message) == (Next.RECONNECT, 9508, "closed")
+
+
+def test_a_servers_message_is_kept_as_text_and_bounded() -> None:
+    kicked = classify_stream_end(StreamEnd(None, "", {"reason": "admin", "code": 6208, "message": "m" * 10_000}),
+                                 own_server=True)  # fmt: skip
+    assert (kicked.code, kicked.message) == (6208, "m" * 500)
+    not_text = classify_stream_end(
+        StreamEnd(None, "", {"reason": "admin", "message": {"html": "<b>"}}), own_server=True
+    )
+    assert not_text.message == "This account was logged in elsewhere."
