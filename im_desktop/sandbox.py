@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import subprocess
@@ -20,19 +21,25 @@ def server_command(data_dir: Path, port: int) -> list[str]:
     """The command that runs the server: the same executable with a flag when frozen (PyInstaller has
     no `python -m`), else this interpreter."""
     args = ["--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), "--sandbox", "--print-url",
-            "--log-level", "WARNING"]  # fmt: skip
+            "--log-level", "WARNING", "--stop-on-stdin-eof"]  # fmt: skip
     if getattr(sys, "frozen", False):
         return [sys.executable, RUN_SERVER_FLAG, *args]
     return [sys.executable, "-m", "im_desktop", RUN_SERVER_FLAG, *args]
 
 
 class SandboxServer:
-    """The child process. `start()` returns its URL once it listens; `stop()` ends it politely."""
+    """The child process. `start()` returns its URL once it listens; `stop()` ends it politely.
+
+    The child's stdin is a pipe only this process writes to: when the app closes it, or dies however it dies,
+    the server sees the end of it and stops, so it never outlives the app on the data folder. The server also
+    locks its data folder, so a second one there (another app's, or an old orphan's) fails to start, saying why.
+    """
 
     def __init__(self, data_dir: Path, log_file: Path) -> None:
         self._data_dir = data_dir
         self._log_file = log_file
         self._proc: subprocess.Popen[str] | None = None
+        self._log_start = 0  # where this run's part of the server's log begins
         self._port = 0
         self._stopping = False
         self.url = ""
@@ -40,8 +47,10 @@ class SandboxServer:
     def _spawn(self) -> subprocess.Popen[str]:
         self._log_file.parent.mkdir(parents=True, exist_ok=True)
         with self._log_file.open("a", encoding="utf-8") as server_log:
+            self._log_start = server_log.tell()
             return subprocess.Popen(  # noqa: S603 - our own executable with fixed arguments
-                server_command(self._data_dir, self._port), stdout=subprocess.PIPE, stderr=server_log, text=True,
+                server_command(self._data_dir, self._port), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=server_log, text=True,
             )  # fmt: skip
 
     def prepare(self) -> str:
@@ -73,7 +82,8 @@ class SandboxServer:
         line = await asyncio.wait_for(asyncio.to_thread(stdout.readline), within)
         if not line.startswith("http://"):
             await self.stop()
-            raise RuntimeError(f"the sandbox server did not start (see {self._log_file})")
+            said = await asyncio.to_thread(self._last_words)
+            raise RuntimeError(f"the sandbox server did not start{': ' + said if said else ''} (see {self._log_file})")
         self.url = line.strip()
         log.info("sandbox server at %s (data in %s)", self.url, self._data_dir)
         return self.url
@@ -88,8 +98,7 @@ class SandboxServer:
                 return
             restarts += 1
             log.warning("the sandbox server exited with %s; starting it again (%d/%d)", code, restarts, max_restarts)
-            if proc.stdout is not None:
-                proc.stdout.close()
+            _close_pipes(proc)
             self._proc = None
             await self.start()
 
@@ -98,16 +107,35 @@ class SandboxServer:
         proc, self._proc = self._proc, None
         if proc is None:
             return None
+        # The end of its stdin: the server closes every socket with 1012 and exits 0 (on Windows too, where
+        # terminate() would be a hard kill).
+        _close_pipes(proc, stdout=False)
         if proc.poll() is None:
-            proc.terminate()  # SIGTERM: the server closes every socket with 1012 and exits 0
             try:
                 await asyncio.wait_for(asyncio.to_thread(proc.wait), grace)
             except TimeoutError:
                 proc.kill()
                 await asyncio.to_thread(proc.wait)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        _close_pipes(proc)
         return proc.returncode
+
+    def _last_words(self) -> str:
+        """The last line the server wrote to its log in this run (why it did not start), bounded."""
+        try:
+            with self._log_file.open("rb") as server_log:
+                server_log.seek(max(self._log_start, server_log.seek(0, 2) - 4096))
+                tail = server_log.read(4096).decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+        lines = [line.strip() for line in tail.splitlines() if line.strip()]
+        return lines[-1][:300] if lines else ""
+
+
+def _close_pipes(proc: subprocess.Popen[str], *, stdout: bool = True) -> None:
+    for pipe in (proc.stdin, proc.stdout if stdout else None):
+        if pipe is not None:
+            with contextlib.suppress(OSError):  # a pipe to a dead process may fail to flush; it is closed anyway
+                pipe.close()
 
 
 def _free_port() -> int:

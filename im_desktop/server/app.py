@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -71,13 +73,17 @@ async def serve(config: ServerConfig, clock: Callable[[], float] = time.time) ->
         await runner.cleanup()
 
 
-async def run_server(config: ServerConfig, ready: Callable[[str], None] | None = None) -> None:
-    """Serve until SIGINT or SIGTERM, then close every connection with 1012 and exit."""
+async def run_server(config: ServerConfig, ready: Callable[[str], None] | None = None, *,
+                     stop_on_eof: int | None = None) -> None:  # fmt: skip
+    """Serve until SIGINT or SIGTERM (or until the file descriptor `stop_on_eof` reaches its end), then close
+    every connection with 1012 and exit."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # Windows has no add_signal_handler
             loop.add_signal_handler(sig, stop.set)
+    if stop_on_eof is not None:
+        _stop_at_eof(stop_on_eof, loop, stop)
     async with serve(config) as runner:
         addresses = runner.addresses
         host, port = addresses[0][:2] if addresses else (config.host, config.port)
@@ -87,3 +93,20 @@ async def run_server(config: ServerConfig, ready: Callable[[str], None] | None =
             ready(url)
         await stop.wait()
         log.info("stopping")
+
+
+def _stop_at_eof(fd: int, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """The app's sandbox server reads its stdin, a pipe whose other end only the app holds: the pipe ends when
+    the app closes it or dies however it dies (SIGKILL, a crash), and the server then stops instead of living
+    on as an orphan on the app's data folder. Works the same on every platform."""
+
+    def wait_for_eof() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(fd, 4096):
+                pass  # nobody should write here; whatever comes is ignored
+        log.info("standard input closed (the app quit or is gone): stopping")
+        with contextlib.suppress(RuntimeError):  # the loop already closed: the server is stopping anyway
+            loop.call_soon_threadsafe(stop.set)
+
+    # A daemon thread: a blocking read cannot be interrupted, and it must not hold up the exit after a SIGTERM.
+    threading.Thread(target=wait_for_eof, name="stdin-eof", daemon=True).start()

@@ -13,6 +13,7 @@ import platformdirs
 
 from im_desktop.server.app import run_server
 from im_desktop.server.config import KEYS_FILE_NAME, ServerConfig, load_or_create_keys
+from im_desktop.server.datalock import LOCK_FILE_NAME, DataDirBusy, lock_data_dir
 
 __all__ = ["main"]
 
@@ -25,12 +26,17 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir",
         type=Path,
         default=Path(platformdirs.user_data_dir("im-desktop")) / "server",
-        help="where the database and keys file live",
+        help=f"where the database and keys file live (locked through {LOCK_FILE_NAME} while the server runs)",
     )
     p.add_argument("--sandbox", action="store_true", help="issue demo tickets to anyone (local testing only)")
     p.add_argument("--keys-file", type=Path, help=f"keys file (default: DATA_DIR/{KEYS_FILE_NAME})")
     p.add_argument("--print-url", action="store_true", help="print the server's URL on stdout once listening")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--stop-on-stdin-eof",
+        action="store_true",
+        help="stop when standard input closes (the app runs its sandbox server so, to end with the app)",
+    )
     return p
 
 
@@ -41,6 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"--port must be between 0 and 65535, not {args.port}", file=sys.stderr)
         return 2
     data_dir: Path = args.data_dir.expanduser()
+    try:
+        with lock_data_dir(data_dir):
+            return _serve(args, data_dir)
+    except DataDirBusy as exc:
+        print(f"im-desktop-server: {exc}", file=sys.stderr)
+        return 1
+
+
+def _serve(args: argparse.Namespace, data_dir: Path) -> int:
+    """Runs with the data folder locked, so no second server opens the same database."""
     keys = load_or_create_keys(args.keys_file or data_dir / KEYS_FILE_NAME)
     config = ServerConfig(keys=keys, data_dir=data_dir, host=args.host, port=args.port, sandbox=args.sandbox)
     if args.host not in ("127.0.0.1", "localhost", "::1") and args.sandbox:
@@ -51,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(url, flush=True)
 
     try:
-        asyncio.run(run_server(config, announce))
+        stdin = sys.stdin.fileno() if args.stop_on_stdin_eof and sys.stdin is not None else None
+        asyncio.run(run_server(config, announce, stop_on_eof=stdin))
     except OSError as exc:
         print(f"im-desktop-server: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1

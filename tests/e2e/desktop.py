@@ -132,7 +132,7 @@ def _read_line(fd: int, proc: subprocess.Popen[Any], timeout: float) -> str | No
 
 
 @contextlib.contextmanager
-def virtual_display() -> Iterator[str]:
+def virtual_display() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Xvfb on the first free display number in :90..:120 (a lost race for a number moves on to the next)."""
     for number in DISPLAYS:
         taken = (Path(f"/tmp/.X{number}-lock"), Path(f"/tmp/.X11-unix/X{number}"))  # noqa: S108 - X's own files
@@ -153,7 +153,7 @@ def virtual_display() -> Iterator[str]:
             _stop(proc)
             continue
         try:
-            yield f":{number}"
+            yield f":{number}", proc
         finally:
             _stop(proc)
         return
@@ -329,9 +329,16 @@ def sandbox_servers(home: Path) -> list[psutil.Process]:
 class Desktop:
     """A display, a tray, a keyring and an accessibility bus; starts apps on it and looks at them."""
 
-    def __init__(self, x: X, bus_address: str, a11y: A11yBus, tmp: Path) -> None:
+    def __init__(self, x: X, bus_address: str, a11y: A11yBus, tmp: Path,
+                 x_server: subprocess.Popen[bytes] | None = None) -> None:  # fmt: skip
         self.x, self.bus_address, self.a11y, self.tmp = x, bus_address, a11y, tmp
+        self.x_server = x_server
         self.apps: list[AppProcess] = []
+
+    def close_display(self) -> None:
+        """The X server goes away, as when the person logs out of the desktop session."""
+        assert self.x_server is not None, "this desktop's X server was not started here"
+        _stop(self.x_server)
 
     # -- the app --------------------------------------------------------------------------------------
     def start_app(self, home: Path) -> AppProcess:
@@ -450,14 +457,14 @@ class Desktop:
 def run_desktop(tmp: Path) -> Iterator[Desktop]:
     """Everything a test needs, torn down in reverse order whatever happens."""
     with contextlib.ExitStack() as stack:
-        display = stack.enter_context(virtual_display())
+        display, x_server = stack.enter_context(virtual_display())
         x = X(display)
         stack.enter_context(tray_host(x))
         bus_address = stack.enter_context(private_secret_service(tmp / "session"))
         a11y = A11yBus(bus_address)
         stack.callback(_stop_a11y_bus, tmp / "session")
         stack.callback(a11y.close)
-        desktop = Desktop(x, bus_address, a11y, tmp)
+        desktop = Desktop(x, bus_address, a11y, tmp, x_server)
         stack.callback(desktop.close)
         yield desktop
 
