@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 from typing import Any
 
 __all__ = ["TaskSupervisor"]
@@ -57,23 +56,36 @@ class TaskSupervisor:
             task.cancel()
 
     async def cancel_and_wait(self, name: str) -> None:
+        """Cancel a task and wait until it has ended. Raises CancelledError only if the caller is cancelled."""
         task = self._tasks.get(name)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await _wait_for_end([task])
 
     async def join(self, name: str) -> None:
-        """Wait for a task to finish on its own (e.g. a keyring write that must not be cut short)."""
+        """Wait for a task to finish on its own (e.g. a keyring write that must not be cut short).
+        Raises CancelledError only if the caller is cancelled, and that leaves the task running."""
         task = self._tasks.get(name)
         if task is not None and task is not asyncio.current_task():
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await _wait_for_end([task])
 
     async def shutdown(self) -> None:
-        """Cancel every task and wait for all of them; nothing is left running afterwards."""
+        """Cancel every task and wait for all of them; nothing is left running afterwards (unless the
+        caller itself is cancelled while it waits: then it gets its CancelledError at once)."""
         self._closed = True
         tasks = [t for t in self._tasks.values() if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _wait_for_end(tasks)
+
+
+async def _wait_for_end(tasks: Collection[asyncio.Task[Any]]) -> None:
+    """Wait until `tasks` have ended, whichever way; their failures are logged by `_finished`, not raised.
+
+    `await task` under suppress() cannot tell the task's CancelledError from the caller's (so it swallowed
+    the caller's), and awaiting a task forwards the caller's cancellation into it. asyncio.wait() does
+    neither: it never raises what the tasks raised, so a CancelledError out of it is always the caller's
+    own and goes up untouched (the caller's Task.cancelling() count stays right for asyncio.timeout).
+    """
+    if tasks:
+        await asyncio.wait(tasks)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSize
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QSystemTrayIcon
+from PySide6.QtGui import QColor, QGuiApplication
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
 from im_desktop.ui.tray import TRAY_STATES, TrayIcon
@@ -31,12 +31,18 @@ def tray(qtbot: QtBot, clock: FakeClock) -> Iterator[TrayIcon]:
     icon.deleteLater()
 
 
-def test_available_is_a_plain_bool() -> None:
-    assert isinstance(TrayIcon.available(), bool)
+def test_available_reports_that_the_offscreen_platform_has_no_tray(qapp: QApplication) -> None:
+    # tests/conftest.py runs Qt offscreen, a platform that never has a system tray: the answer is known.
+    assert QGuiApplication.platformName() == "offscreen"
+    assert TrayIcon.available() is False
 
 
 def test_show_and_hide_work_without_a_tray(tray: TrayIcon) -> None:
+    assert QGuiApplication.platformName() == "offscreen"  # no tray to show it in
+    assert not tray.tray_icon.isVisible()
     tray.show()
+    assert tray.tray_icon.isVisible()
+    assert not tray.tray_icon.icon().isNull()  # shown with the state's icon, not an empty one
     tray.hide()
     assert not tray.tray_icon.isVisible()
 
