@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import sqlite3
 import time
 import uuid
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["CachedMessage", "Conversation", "LocalCache", "OutboxItem"]
+__all__ = ["CacheError", "CachedMessage", "Conversation", "LocalCache", "OutboxItem"]
 
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations(
     channel_id TEXT PRIMARY KEY, name TEXT NOT NULL, type INTEGER NOT NULL,
@@ -21,9 +27,36 @@ CREATE TABLE IF NOT EXISTS messages(
     created_at INTEGER NOT NULL, PRIMARY KEY(channel_id, id));
 CREATE INDEX IF NOT EXISTS messages_by_time ON messages(channel_id, created_at);
 CREATE TABLE IF NOT EXISTS outbox(
-    nonce TEXT PRIMARY KEY, channel_id TEXT NOT NULL, content TEXT NOT NULL, queued_at REAL NOT NULL);
+    nonce TEXT PRIMARY KEY, channel_id TEXT NOT NULL, content TEXT NOT NULL, queued_at REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending', error TEXT NOT NULL DEFAULT '', error_code INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS state(name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Version 1 (user_version 0) had no failed state: a refused message was deleted on the spot.
+_MIGRATIONS = {
+    1: "ALTER TABLE outbox ADD COLUMN state TEXT NOT NULL DEFAULT 'pending';"
+    "ALTER TABLE outbox ADD COLUMN error TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE outbox ADD COLUMN error_code INTEGER NOT NULL DEFAULT 0;",
+}
+PENDING, FAILED = "pending", "failed"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class CacheError(Exception):
+    """The cache file could not be read or written (a full disk, a lost permission). Nothing was sent."""
+
+
+def _guarded(method: Callable[P, R]) -> Callable[P, R]:
+    """SQLite's errors become CacheError, so callers handle one exception for "the disk said no"."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise CacheError(f"The local cache could not be used ({exc}).") from exc
+
+    return wrapper
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,22 +84,85 @@ class OutboxItem:
     channel_id: str
     content: str
     queued_at: float
+    state: str = PENDING  # or FAILED: the server refused it; the user may retry or delete it
+    error: str = ""  # why it failed, in the server's words (shown as plain text)
+    error_code: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return self.state == FAILED
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        # A file that is not a database fails above; a damaged one only here (cheap for a chat cache).
+        verdict = db.execute("PRAGMA quick_check").fetchone()
+        if verdict is None or verdict[0] != "ok":  # its report can run to pages: the start says enough
+            raise sqlite3.DatabaseError(f"quick_check: {' '.join(str(verdict[0] if verdict else '-').split())[:200]}")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(f"cache schema {version} is from a newer im-desktop")
+        db.executescript(_SCHEMA)  # a new file gets every table
+        # Files from before versioning say 0 whatever they hold: look at the columns themselves.
+        if "state" not in {row[1] for row in db.execute("PRAGMA table_info(outbox)")}:
+            db.executescript(_MIGRATIONS[1])
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """Whether the file itself is broken. Not "locked", "full", "read-only" or "I/O error" (OperationalError):
+    the file may be fine, and it holds the unsent messages, so it is not thrown away for a passing problem."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return False
+    name = getattr(exc, "sqlite_errorname", "")  # absent on the ones _connect raises itself
+    return type(exc) is sqlite3.DatabaseError or name in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+
+
+def _move_aside(path: Path) -> Path:
+    """Keep a damaged file for a bug report instead of deleting it; the cache is rebuilt from the server."""
+    aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+    for n in range(2, 100):  # a second damage within the same second must not overwrite the first copy
+        if not aside.exists():
+            break
+        aside = path.with_name(f"{path.name}.damaged-{int(time.time())}-{n}")
+    for suffix in ("", "-wal", "-shm"):
+        part = path.with_name(path.name + suffix)
+        if part.exists():
+            part.replace(aside.with_name(aside.name + suffix))
+    return aside
 
 
 class LocalCache:
     """Holds what the user has seen and written. It never stores a ticket or token."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self.rebuilt_from: Path | None = None  # where a damaged file was moved, if it was
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._db = _connect(path)
+            except sqlite3.DatabaseError as exc:
+                if not _damaged(exc) or not path.is_file():
+                    raise
+                self.rebuilt_from = _move_aside(path)
+                log.warning("the cache %s was damaged (%s); moved to %s and rebuilt", path.name, exc,
+                            self.rebuilt_from.name)  # fmt: skip
+                self._db = _connect(path)
+        except (sqlite3.Error, OSError) as exc:
+            raise CacheError(f"The local cache could not be opened ({exc}).") from exc
 
     def close(self) -> None:
         self._db.close()
 
     # -- conversations and history --------------------------------------------------------------
+    @_guarded
     def upsert_conversation(self, channel_id: str, name: str, channel_type: int) -> None:
         self._db.execute(
             "INSERT INTO conversations(channel_id, name, type) VALUES (?, ?, ?) "
@@ -74,10 +170,12 @@ class LocalCache:
             (channel_id, name, channel_type),
         )
 
+    @_guarded
     def conversations(self) -> list[Conversation]:
         rows = self._db.execute("SELECT * FROM conversations ORDER BY last_at DESC, channel_id")
         return [Conversation(*row) for row in rows]
 
+    @_guarded
     def add_messages(self, channel_id: str, messages: list[dict[str, Any]], *, unread: bool = False) -> int:
         """Store Satori messages, ignoring ids already stored; return how many were new."""
         new = 0
@@ -88,7 +186,9 @@ class LocalCache:
                 if not isinstance(message_id, str) or not message_id:
                     continue
                 user = m["user"] if isinstance(m.get("user"), dict) else {}
-                created = m.get("created_at") if isinstance(m.get("created_at"), int) else int(time.time() * 1000)
+                created = m.get("created_at")
+                if not isinstance(created, int) or isinstance(created, bool) or not 0 <= created < 2**53:
+                    created = int(time.time() * 1000)  # missing or absurd: when it reached us
                 content = m.get("content") if isinstance(m.get("content"), str) else ""
                 cur = self._db.execute(
                     "INSERT OR IGNORE INTO messages(channel_id, id, user_id, content, created_at)"
@@ -106,10 +206,12 @@ class LocalCache:
                     )
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLite already rolled back after SQLITE_FULL; keep that error
+                self._db.execute("ROLLBACK")
             raise
         return new
 
+    @_guarded
     def history(self, channel_id: str, limit: int = 200) -> list[CachedMessage]:
         rows = self._db.execute(
             "SELECT channel_id, id, user_id, content, created_at FROM messages WHERE channel_id = ? "
@@ -118,10 +220,14 @@ class LocalCache:
         )
         return [CachedMessage(*row) for row in rows][::-1]
 
+    @_guarded
     def mark_read(self, channel_id: str) -> None:
         self._db.execute("UPDATE conversations SET unread = 0 WHERE channel_id = ?", (channel_id,))
 
     # -- outbox ---------------------------------------------------------------------------------
+    _OUTBOX_COLUMNS = "nonce, channel_id, content, queued_at, state, error, error_code"
+
+    @_guarded
     def enqueue(self, channel_id: str, content: str) -> OutboxItem:
         """Keep a message to send; its nonce makes a retried send land once on servers that honour it."""
         item = OutboxItem(uuid.uuid4().hex, channel_id, content, time.time())
@@ -131,10 +237,22 @@ class LocalCache:
         )
         return item
 
-    def pending(self) -> list[OutboxItem]:
-        rows = self._db.execute("SELECT nonce, channel_id, content, queued_at FROM outbox ORDER BY queued_at")
+    @_guarded
+    def outbox(self) -> list[OutboxItem]:
+        """Everything not yet on the server, waiting or failed, oldest first."""
+        # rowid is the order of typing, even if the wall clock stepped back between two messages.
+        rows = self._db.execute(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox ORDER BY rowid")  # noqa: S608
         return [OutboxItem(*row) for row in rows]
 
+    def pending(self) -> list[OutboxItem]:
+        """What waits to be sent (failed messages wait for the user instead)."""
+        return [item for item in self.outbox() if not item.failed]
+
+    def next_pending(self, skip: Collection[str] = ()) -> OutboxItem | None:
+        """The oldest waiting message whose nonce is not in `skip` (read afresh: more may have been queued)."""
+        return next((item for item in self.pending() if item.nonce not in skip), None)
+
+    @_guarded
     def sent(self, item: OutboxItem, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The server has it: store the message(s) it made and drop the outbox entry (a crash in between
         only leaves a duplicate id, which `add_messages` ignores). Returns the messages that were new
@@ -148,14 +266,35 @@ class LocalCache:
         self._db.execute("DELETE FROM outbox WHERE nonce = ?", (item.nonce,))
         return [m for m in messages if m.get("id") not in known]
 
-    def drop(self, item: OutboxItem) -> None:
-        """The server refused this message for good; the caller tells the user what it said."""
-        self._db.execute("DELETE FROM outbox WHERE nonce = ?", (item.nonce,))
+    @_guarded
+    def mark_failed(self, item: OutboxItem, code: int, error: str) -> bool:
+        """The server refused this message: it stays, marked, until the user retries or deletes it. False if
+        it is no longer in the outbox (deleted while its send was out)."""
+        cur = self._db.execute("UPDATE outbox SET state = ?, error = ?, error_code = ? WHERE nonce = ?",
+                               (FAILED, error[:500], code, item.nonce))  # fmt: skip
+        return bool(cur.rowcount)
+
+    @_guarded
+    def requeue(self, nonce: str) -> bool:
+        """The user's "Retry": a failed message waits to be sent again. False if it is not in the outbox."""
+        cur = self._db.execute("UPDATE outbox SET state = ?, error = '', error_code = 0 WHERE nonce = ?",
+                               (PENDING, nonce))  # fmt: skip
+        return bool(cur.rowcount)
+
+    @_guarded
+    def drop(self, nonce: str) -> bool:
+        """The user's "Delete" of a message that was never sent. False if it is not in the outbox."""
+        return bool(self._db.execute("DELETE FROM outbox WHERE nonce = ?", (nonce,)).rowcount)
 
     # -- resume point ---------------------------------------------------------------------------
+    @_guarded
     def get_state(self, name: str) -> Any:
         row = self._db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        try:
+            return None if row is None else json.loads(row[0])
+        except ValueError:
+            return None  # damaged state is derived data: as if never stored
 
+    @_guarded
     def set_state(self, name: str, value: Any) -> None:
         self._db.execute("INSERT OR REPLACE INTO state(name, value) VALUES (?, ?)", (name, json.dumps(value)))

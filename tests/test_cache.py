@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
-from im_desktop.cache import LocalCache
+import pytest
+
+from im_desktop.cache import CacheError, LocalCache, OutboxItem
 
 
 def _message(mid: str, at: int, text: str, user: str = "bob") -> dict[str, object]:
@@ -58,3 +61,78 @@ def test_a_sent_message_already_delivered_by_its_event_is_not_new_again(tmp_path
     other = cache.enqueue("general", "second")
     assert [m["id"] for m in cache.sent(other, [_message("8", 8000, "second", "alice")])] == ["8"]
     assert cache.pending() == []
+
+
+def test_a_file_that_is_not_a_database_is_moved_aside_and_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "alice.sqlite3"
+    path.write_bytes(b"this is not a database\n" * 100)
+    cache = LocalCache(path)
+    assert cache.rebuilt_from is not None and cache.rebuilt_from.name.startswith("alice.sqlite3.damaged-")
+    assert cache.rebuilt_from.read_bytes() == b"this is not a database\n" * 100  # kept for a bug report
+    assert cache.conversations() == [] and cache.pending() == []
+    cache.enqueue("general", "works again")
+    assert [i.content for i in cache.pending()] == ["works again"]
+
+
+def test_a_truncated_database_is_moved_aside_and_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "alice.sqlite3"
+    cache = LocalCache(path)
+    cache.add_messages("general", [_message(str(i), 1000 + i, "x" * 2000) for i in range(200)])
+    cache.close()
+    for suffix in ("-wal", "-shm"):
+        assert not (tmp_path / f"alice.sqlite3{suffix}").exists()  # checkpointed on close: all is in the file
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])  # a crash or a full disk cut it short
+    reopened = LocalCache(path)
+    assert reopened.rebuilt_from is not None
+    assert reopened.history("general") == []
+
+
+def test_a_cache_from_before_the_failed_state_keeps_its_outbox(tmp_path: Path) -> None:
+    path = tmp_path / "alice.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE outbox(nonce TEXT PRIMARY KEY, channel_id TEXT NOT NULL, content TEXT NOT NULL,"
+        " queued_at REAL NOT NULL);"
+        "INSERT INTO outbox VALUES ('n1', 'general', 'written with 0.1', 1.0);"
+    )
+    old.commit()
+    old.close()
+    cache = LocalCache(path)
+    assert cache.rebuilt_from is None
+    assert cache.pending() == [OutboxItem("n1", "general", "written with 0.1", 1.0, "pending", "", 0)]
+
+
+def test_failed_messages_stay_until_retried_or_deleted(tmp_path: Path) -> None:
+    cache = LocalCache(tmp_path / "alice.sqlite3")
+    bad, good = cache.enqueue("general", "refused"), cache.enqueue("general", "fine")
+    cache.mark_failed(bad, 70402, "content too long")
+    assert [i.content for i in cache.pending()] == ["fine"]
+    [failed, waiting] = cache.outbox()
+    assert (failed.state, failed.error_code, failed.error, waiting.state) == ("failed", 70402, "content too long",
+                                                                              "pending")  # fmt: skip
+    assert cache.next_pending() == waiting and cache.next_pending({good.nonce}) is None
+    assert cache.requeue(bad.nonce) and [i.content for i in cache.pending()] == ["refused", "fine"]
+    assert cache.drop(bad.nonce) and not cache.drop(bad.nonce)
+    assert [i.content for i in cache.outbox()] == ["fine"]
+
+
+def test_a_full_disk_is_a_cache_error_not_a_crash(tmp_path: Path) -> None:
+    cache = LocalCache(tmp_path / "alice.sqlite3")
+    pages = cache._db.execute("PRAGMA page_count").fetchone()[0]
+    cache._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "database or disk is full"
+    with pytest.raises(CacheError, match="full"):
+        cache.add_messages("general", [_message(str(i), i, "x" * 4000) for i in range(50)])
+    with pytest.raises(CacheError, match="full"):
+        cache.enqueue("general", "y" * 400_000)
+
+
+def test_absurd_fields_from_a_server_are_stored_safely(tmp_path: Path) -> None:
+    cache = LocalCache(tmp_path / "alice.sqlite3")
+    assert cache.add_messages("general", [{"id": "1", "created_at": 2**70, "content": "late"},
+                                          {"id": "2", "created_at": True, "content": 5}]) == 2  # fmt: skip
+    [late, odd] = sorted(cache.history("general"), key=lambda m: m.id)
+    assert 0 < late.created_at < 2**53 and (odd.content, late.content) == ("", "late")
+    cache.set_state("last_sn", 5)
+    cache._db.execute("UPDATE state SET value = '{broken' WHERE name = 'last_sn'")
+    assert cache.get_state("last_sn") is None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import zlib
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +19,7 @@ __all__ = ["Credentials", "Discovery", "LoginResult", "ProtocolClient"]
 log = logging.getLogger(__name__)
 
 _LOGIN_PREFIX = "/im/v1"
+MAX_REPLY_BYTES = 8 * 1024 * 1024  # a page of 100 messages is far below; anything bigger is broken or hostile
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,18 +49,28 @@ class LoginResult:
     login: dict[str, Any]
 
 
-def _error_from(response: httpx.Response) -> ImError:
+def _parse_json(data: bytes) -> Any:
+    """JSON from outside: a ValueError for anything that is not (deep nesting too, which json raises as
+    RecursionError)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _error_from(status: int, data: bytes) -> ImError:
     """Our server sends `{code, name, message}`; third-party servers send plain text (kept out of logs)."""
     try:
-        body = response.json()
+        body = _parse_json(data)
     except ValueError:
         body = None
-    if isinstance(body, dict) and isinstance(body.get("code"), int):
+    code = body.get("code") if isinstance(body, dict) else None
+    if isinstance(code, int) and not isinstance(code, bool):
+        message = body.get("message") if isinstance(body, dict) else None
         try:
-            return ImError(ErrorCode(body["code"]), str(body.get("message") or "") or None)
+            return ImError(ErrorCode(code), message[:500] if isinstance(message, str) and message else None)
         except ValueError:
             pass  # a code we do not know: fall back to the HTTP status
-    status = response.status_code
     if status in (401, 403):
         return ImError(ErrorCode.AUTH_REJECTED, f"The server refused the credentials (HTTP {status}).")
     if status == 404:
@@ -65,6 +78,94 @@ def _error_from(response: httpx.Response) -> ImError:
     if status == 429 or status >= 500:
         return ImError(ErrorCode.INTERNAL_ERROR, f"The server is having trouble (HTTP {status}); retrying.")
     return ImError(ErrorCode.INVALID_PARAMETERS, f"The server rejected the request (HTTP {status}).")
+
+
+def _bad_reply(what: str) -> ImError:
+    return ImError(ErrorCode.INVALID_REPLY, f"The server's {what} could not be understood.")
+
+
+def _int(value: object, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _bad_reply(what)
+    return value
+
+
+def _too_large() -> ImError:
+    return ImError(ErrorCode.INVALID_REPLY, "The server's reply is too large.")
+
+
+def _broken_compression() -> ImError:
+    return ImError(ErrorCode.INVALID_REPLY, "The server's reply could not be unpacked (its compression is broken).")
+
+
+# Content-Encoding -> zlib's wbits. Decoded here, not by httpx: its decoders inflate a whole network chunk at
+# once, and 64 KiB of gzip become 64 MiB before any size check could look at them.
+_ENCODINGS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+_ACCEPT_ENCODING = "gzip, deflate"  # not br or zstd, which httpx offers when their packages happen to be installed
+
+
+_PIECE = 1 << 20  # inflated bytes per zlib call: the size check looks between pieces
+
+
+class _Inflater:
+    """One reply's decompression, a piece of at most _PIECE bytes at a time."""
+
+    def __init__(self, encoding: str) -> None:
+        self._raw_fallback = encoding == "deflate"  # "deflate" is zlib-wrapped by the RFC, raw in practice too
+        self._z = zlib.decompressobj(_ENCODINGS[encoding])
+
+    def pieces(self, data: bytes) -> Iterator[bytes]:
+        """`data` inflated, piece by piece: the caller stops as soon as it has seen too much."""
+        try:
+            while True:
+                piece = self._step(data)
+                yield piece
+                if len(piece) < _PIECE:  # a short piece: all input used, nothing held back
+                    return
+                data = self._z.unconsumed_tail  # maybe empty: zlib may still hold output for the full piece
+        except zlib.error:
+            raise _broken_compression() from None
+
+    def _step(self, data: bytes) -> bytes:
+        first, self._raw_fallback = self._raw_fallback, False  # the first bytes tell which deflate it is
+        try:
+            return self._z.decompress(data, _PIECE)
+        except zlib.error:
+            if not first:
+                raise
+            self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self._z.decompress(data, _PIECE)
+
+
+async def _read_bounded(response: httpx.Response) -> bytes:
+    """The body, decompressed, refused past MAX_REPLY_BYTES before it is all in memory (a gzip bomb too)."""
+    declared = response.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
+        raise _too_large()
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity", *_ENCODINGS):
+        raise ImError(ErrorCode.INVALID_REPLY, "The server's reply is compressed in a way this app cannot read.")
+    inflater = _Inflater(encoding) if encoding in _ENCODINGS else None
+    chunks: list[bytes] = []
+    size = 0
+    body = response.aiter_raw()
+    try:
+        async for raw in body:
+            for data in (raw,) if inflater is None else inflater.pieces(raw):
+                size += len(data)
+                if size > MAX_REPLY_BYTES:
+                    raise _too_large()
+                chunks.append(data)
+    finally:
+        # Left early: the connection is closed first, so httpx's half-read generators have nothing left to await
+        # when they are closed. Left to the garbage collector they would await anyway (qasync sets no asyncgen
+        # hooks) and die with "async generator ignored GeneratorExit".
+        try:
+            await response.aclose()
+        finally:
+            if isinstance(body, AsyncGenerator):
+                await body.aclose()
+    return b"".join(chunks)
 
 
 class ProtocolClient:
@@ -94,59 +195,88 @@ class ProtocolClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+    async def _fetch(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> bytes:
+        """The reply's body (bounded, decompressed), or an ImError for a failed request or an HTTP error."""
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        headers = {"Accept-Encoding": _ACCEPT_ENCODING, **(headers or {})}
+        if body is not None:
+            # koa/express body parsers read a body only when it is declared JSON; without the header they
+            # see none and store "undefined". json.dumps escapes non-ASCII, so the bytes are valid UTF-8.
+            headers["Content-Type"] = "application/json"
+        content = None if body is None else json.dumps(body).encode()
         try:
-            response = await self._http.request(
-                method, url, headers=headers,
-                content=None if body is None else json.dumps(body).encode(),
-            )  # fmt: skip
+            async with self._http.stream(method, url, headers=headers, content=content) as response:
+                status, data = response.status_code, await _read_bounded(response)
         except httpx.TimeoutException:
             raise ImError(ErrorCode.NET_TIMEOUT, "The server did not answer in time.") from None
+        except httpx.DecodingError:  # not expected (the body is decoded here), but it is the same failure
+            raise _broken_compression() from None
         except httpx.TransportError as exc:
             raise ImError(ErrorCode.NET_DISCONNECT, f"The server cannot be reached ({type(exc).__name__}).") from None
-        if response.status_code >= 400:
-            raise _error_from(response)
-        if not response.content:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # too many redirects, an address httpx cannot use
+            raise ImError(
+                ErrorCode.INVALID_PARAMETERS, f"The request could not be made ({type(exc).__name__})."
+            ) from None
+        if status >= 400:
+            raise _error_from(status, data)
+        return data
+
+    async def _request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        """The reply as JSON (None for an empty body)."""
+        data = await self._fetch(method, path, body, headers)
+        if not data:
             return None
         try:
-            return response.json()
+            return _parse_json(data)
         except ValueError:
-            raise ImError(ErrorCode.INTERNAL_ERROR, "The server sent a reply that is not JSON.") from None
+            raise ImError(ErrorCode.INVALID_REPLY, "The server sent a reply that is not JSON.") from None
 
     # -- the login extension --------------------------------------------------------------------
     async def discover(self) -> Discovery | None:
         """Our server's self-description, or None for a plain Satori server (no such endpoint)."""
         try:
-            doc = await self._request("GET", f"{_LOGIN_PREFIX}/discovery")
+            data = await self._fetch("GET", f"{_LOGIN_PREFIX}/discovery")
         except ImError as exc:
             if exc.code in (ErrorCode.NOT_FOUND, ErrorCode.AUTH_REJECTED, ErrorCode.INVALID_PARAMETERS):
                 return None
             raise
+        try:
+            doc = _parse_json(data)
+        except ValueError:
+            return None  # a web page where the endpoint would be (a console's catch-all route): not ours
         if not isinstance(doc, dict) or doc.get("server") != "im-desktop":
             return None
-        return Discovery(
-            sdkappid=int(doc.get("sdkappid") or 0),
-            sandbox=bool(doc.get("sandbox")),
-            platform=str(doc.get("platform") or "im-desktop"),
-            demo_usersig=doc.get("demo_usersig") if isinstance(doc.get("demo_usersig"), str) else None,
-            heartbeat_interval=float(doc.get("heartbeat_interval") or 10.0),
+        # It says it is ours, so it must be well formed: a malformed one is an error, not a guess.
+        platform, demo, heartbeat = (
+            doc.get("platform", "im-desktop"),
+            doc.get("demo_usersig"),
+            doc.get("heartbeat_interval", 10),
         )
+        if not isinstance(platform, str) or not (demo is None or isinstance(demo, str)):
+            raise _bad_reply("self-description")
+        if not isinstance(heartbeat, int | float) or isinstance(heartbeat, bool) or not 0 < heartbeat < 3600:
+            raise _bad_reply("self-description")
+        return Discovery(sdkappid=_int(doc.get("sdkappid", 0), "self-description"), sandbox=doc.get("sandbox") is True,
+                         platform=platform, demo_usersig=demo, heartbeat_interval=float(heartbeat))  # fmt: skip
 
-    async def login(
-        self, user_id: str, user_sig: str, platform: str, device_id: str, device_name: str
-    ) -> LoginResult:
+    async def login(self, user_id: str, user_sig: str, platform: str, device_id: str, device_name: str) -> LoginResult:
         body = {"user_id": user_id, "user_sig": user_sig, "platform": platform, "device_id": device_id,
                 "device_name": device_name}  # fmt: skip
         reply = await self._request("POST", f"{_LOGIN_PREFIX}/login", body)
-        if not isinstance(reply, dict) or not isinstance(reply.get("token"), str):
-            raise ImError(ErrorCode.INTERNAL_ERROR, "The server's login reply has no token.")
-        return LoginResult(reply["token"], dict(reply.get("session") or {}), dict(reply.get("login") or {}))
+        if not isinstance(reply, dict) or not isinstance(reply.get("token"), str) or not reply["token"]:
+            raise _bad_reply("login reply (it has no token)")
+        session, login = reply.get("session", {}), reply.get("login", {})
+        if not isinstance(session, dict) or not isinstance(login, dict):
+            raise _bad_reply("login reply")
+        return LoginResult(reply["token"], session, login)
 
     async def renew(self, token: str, user_sig: str) -> dict[str, Any]:
         reply = await self._request("POST", f"{_LOGIN_PREFIX}/session/renew", {"user_sig": user_sig},
                                     headers={"Authorization": f"Bearer {token}"})  # fmt: skip
-        return dict(reply.get("session") or {}) if isinstance(reply, dict) else {}
+        session = reply.get("session") if isinstance(reply, dict) else None
+        if not isinstance(session, dict):  # our server always sends one: without it nothing says it was renewed
+            raise _bad_reply("renewal reply")
+        return session
 
     async def logout(self, token: str) -> None:
         await self._request("POST", f"{_LOGIN_PREFIX}/logout", {}, headers={"Authorization": f"Bearer {token}"})
@@ -154,14 +284,14 @@ class ProtocolClient:
     async def demo_usersig(self, path: str, user_id: str) -> str:
         reply = await self._request("POST", path, {"user_id": user_id})
         if not isinstance(reply, dict) or not isinstance(reply.get("user_sig"), str):
-            raise ImError(ErrorCode.INTERNAL_ERROR, "The demo ticket endpoint sent no ticket.")
+            raise _bad_reply("demo ticket reply (it has no ticket)")
         return str(reply["user_sig"])
 
     async def fetch_ticket(self, url: str, user_id: str, password: str) -> str:
         """Ask the app's business server for a UserSig: POST {user_id, password} -> {user_sig}."""
         reply = await self._request("POST", url, {"user_id": user_id, "password": password})
         if not isinstance(reply, dict) or not isinstance(reply.get("user_sig"), str):
-            raise ImError(ErrorCode.INTERNAL_ERROR, "The ticket server sent no ticket.")
+            raise _bad_reply("ticket server reply (it has no ticket)")
         return str(reply["user_sig"])
 
     # -- Satori v1 ------------------------------------------------------------------------------
@@ -184,7 +314,9 @@ class ProtocolClient:
         return [x for x in logins if isinstance(x, dict)] if isinstance(logins, list) else []
 
     def events(self, token: str | None, resume_sn: int | None, *, ping_interval: float = 8.0,
-               dead_after: float = 20.0) -> EventStream:  # fmt: skip
-        """A WebSocket session on `{base}/v1/events`, not yet connected."""
+               dead_after: float = 20.0, handshake_timeout: float | None = None) -> EventStream:  # fmt: skip
+        """A WebSocket session on `{base}/v1/events`, not yet connected. `handshake_timeout` bounds each step of
+        opening it (connect, upgrade); without it the client's own timeouts apply (10 s to read the upgrade)."""
         ws_url = "ws" + self.base_url.removeprefix("http") + "/v1/events"
-        return EventStream(self._http, ws_url, token, resume_sn, ping_interval=ping_interval, dead_after=dead_after)
+        return EventStream(self._http, ws_url, token, resume_sn, ping_interval=ping_interval, dead_after=dead_after,
+                           handshake_timeout=handshake_timeout)  # fmt: skip

@@ -30,6 +30,8 @@ class ErrorCode(enum.IntEnum):
 
     NOT_LOGGED_IN = 6014
     INVALID_PARAMETERS = 6017
+    IO_OPERATION_FAILED = 6022
+    INVALID_REPLY = 6023
     USER_SIG_EXPIRED_CLIENT = 6206
     KICKED_OFF_BY_OTHER = 6208
     INVALID_IDENTIFIER = 7003
@@ -54,6 +56,7 @@ class ErrorCode(enum.IntEnum):
     METHOD_NOT_ALLOWED = 90405
     PAYLOAD_TOO_LARGE = 90413
     FEATURE_DISABLED = 90503
+    UNEXPECTED = 90500
 
     @property
     def spec(self) -> _Spec:
@@ -76,6 +79,10 @@ _S, _T, _U, _G = ErrorClass.STOP, ErrorClass.TRANSIENT, ErrorClass.USER, ErrorCl
 _SPECS: dict[ErrorCode, _Spec] = {
     ErrorCode.NOT_LOGGED_IN: _Spec("ERR_SDK_NOT_LOGGED_IN", 401, _U, "You are not logged in."),
     ErrorCode.INVALID_PARAMETERS: _Spec("ERR_INVALID_PARAMETERS", 400, _S, "A parameter is invalid."),
+    ErrorCode.IO_OPERATION_FAILED: _Spec(
+        "ERR_IO_OPERATION_FAILED", 500, _S, "This computer could not read or write the app's files."
+    ),
+    ErrorCode.INVALID_REPLY: _Spec("ERR_INVALID_JSON", 502, _S, "The server's reply could not be understood."),
     ErrorCode.USER_SIG_EXPIRED_CLIENT: _Spec("ERR_USER_SIG_EXPIRED", 401, _G, "Your login ticket has expired."),
     ErrorCode.KICKED_OFF_BY_OTHER: _Spec(
         "ERR_LOGIN_KICKED_OFF_BY_OTHER", 401, _U, "This account was logged in elsewhere."
@@ -83,12 +90,8 @@ _SPECS: dict[ErrorCode, _Spec] = {
     ErrorCode.INVALID_IDENTIFIER: _Spec(
         "ERR_SDK_COMM_INVALID_IDENTIFIER", 400, _S, "The UserID may be at most 32 bytes of a-z A-Z 0-9 _ -."
     ),
-    ErrorCode.LOGIN_IN_PROCESS: _Spec(
-        "ERR_SDK_ACCOUNT_LOGIN_IN_PROCESS", 409, _T, "A login is already running."
-    ),
-    ErrorCode.LOGOUT_IN_PROCESS: _Spec(
-        "ERR_SDK_ACCOUNT_LOGOUT_IN_PROCESS", 409, _T, "A logout is already running."
-    ),
+    ErrorCode.LOGIN_IN_PROCESS: _Spec("ERR_SDK_ACCOUNT_LOGIN_IN_PROCESS", 409, _T, "A login is already running."),
+    ErrorCode.LOGOUT_IN_PROCESS: _Spec("ERR_SDK_ACCOUNT_LOGOUT_IN_PROCESS", 409, _T, "A logout is already running."),
     ErrorCode.NET_DISCONNECT: _Spec("ERR_SDK_NET_DISCONNECT", 503, _T, "The server cannot be reached."),
     ErrorCode.NET_TIMEOUT: _Spec("ERR_SDK_NET_WAIT_ACK_TIMEOUT", 504, _T, "The server did not answer in time."),
     ErrorCode.USERSIG_EXPIRED: _Spec(
@@ -126,6 +129,7 @@ _SPECS: dict[ErrorCode, _Spec] = {
     ErrorCode.NOT_FOUND: _Spec("IM_NOT_FOUND", 404, _S, "Not found."),
     ErrorCode.METHOD_NOT_ALLOWED: _Spec("IM_METHOD_NOT_ALLOWED", 405, _S, "Use POST."),
     ErrorCode.PAYLOAD_TOO_LARGE: _Spec("IM_PAYLOAD_TOO_LARGE", 413, _S, "The request is too large."),
+    ErrorCode.UNEXPECTED: _Spec("IM_UNEXPECTED_ERROR", 500, _S, "Something unexpected went wrong on this computer."),
     ErrorCode.FEATURE_DISABLED: _Spec("IM_FEATURE_DISABLED", 404, _S, "This endpoint is off on this server."),
 }
 
