@@ -7,21 +7,23 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from PySide6.QtCore import QObject, Signal
 
-from im_desktop import usersig
 from im_desktop.cache import LocalCache, OutboxItem
 from im_desktop.credentials import CredentialStore, CredentialStoreUnavailable
 from im_desktop.protocol.client import Credentials, ProtocolClient
 from im_desktop.protocol.errors import ErrorCode, ImError
-from im_desktop.protocol.events import Ready, StreamEnd, event_sn
+from im_desktop.protocol.events import Ready, StreamEnd
 from im_desktop.protocol.models import LoginStatus, check_user_id
 from im_desktop.session.connection import ConnectionLoop
+from im_desktop.session.failures import as_im_error
+from im_desktop.session.inbox import Inbox, ready_login
+from im_desktop.session.outbox import Outbox
+from im_desktop.session.renewal import TicketRenewal
 from im_desktop.session.supervisor import TaskSupervisor
-from im_desktop.session.sync import flush_outbox, resync, store_event_message
-from im_desktop.session.tickets import PastedTicket, TicketProvider
+from im_desktop.session.tickets import PastedTicket, StaticToken, TicketProvider
 from im_desktop.session.types import SdkLoginStatus, ServerProfile, Timing, known_code
 from im_desktop.session.wake import WakeDetector
 
@@ -47,7 +49,8 @@ class SessionController(QObject):
         message_received(str, object): channel id and the Satori message (also for our own sends).
         conversations_changed(): the cached conversation list changed (resync, new channel).
         outbox_changed(int): how many messages wait to be sent.
-        send_failed(str, str, int, str): channel id, text, code, message for a message the server refused.
+        send_failed(str, str, int, str): channel id, outbox nonce, code, message for a message the server
+            refused; it stays in the outbox, marked failed, until `retry_message` or `delete_message`.
         credential_store_unavailable(str): the keyring could not be used; nothing was lost.
     """
 
@@ -98,10 +101,14 @@ class SessionController(QObject):
         self.creds: Credentials | None = None  # what authenticates requests now (session or static token)
         self.own_server = False  # this project's server (login extension) or a plain Satori server
         self._provider: TicketProvider | None = None
-        self._sig_expires_at: int | None = None
+        # Who was logged in, and how, when the server ended the session (kick, expiry): "Log in again" repeats
+        # it. Only an explicit logout forgets it. The controller is the one owner of this; the app asks.
+        self._last: tuple[str, TicketProvider] | None = None
         self.cache: LocalCache | None = None
         self.login_requests = 0  # HTTP logins sent, so tests can hold us to Tencent's no-loop rule
-        self._flush_lock = asyncio.Lock()
+        self.outbox = Outbox(self)
+        self.renewal = TicketRenewal(self, wall_clock)
+        self.inbox = Inbox(self)
         self._connection = ConnectionLoop(self)
         self._wake = WakeDetector(self._on_wake, interval=self.timing.wake_check_interval,
                                   threshold=self.timing.wake_threshold, wall=wall_clock)  # fmt: skip
@@ -151,26 +158,42 @@ class SessionController(QObject):
         try:
             ticket = await self._authenticate(user_id, provider)
             self._open_cache(user_id)
-        except ImError as exc:
-            await self._reset_to_logout()
-            self.connect_failed.emit(int(exc.code), exc.message)
-            self.login_failed.emit(int(exc.code), exc.message)
-            raise
+        except BaseException as exc:  # every failure, even a cancellation, ends in LOGOUT
+            self._fail_login(exc)
         self._provider, self._user_id = provider, user_id
+        self._last = (user_id, provider)
         self._set_sdk_status(SdkLoginStatus.LOGINED)
         if remember:
             self.tasks.spawn("remember-ticket", self._remember(user_id, ticket))
         first = self._connection.start()
         self.tasks.spawn("wake-watch", self._wake.run())
         self._schedule_renewal()
-        await asyncio.wait([first], timeout=self.timing.ready_wait)
+        try:
+            await asyncio.wait([first], timeout=self.timing.ready_wait)
+        except BaseException as exc:  # cancelled while waiting for READY
+            self._fail_login(exc)
         outcome = first.result() if first.done() and not first.cancelled() else None
         if outcome is not None:  # refused before READY (a third-party server's token, say): login failed
             self.login_failed.emit(outcome.code, outcome.message)
             raise ImError(known_code(outcome.code), outcome.message)
 
-    async def login_remembered(self, user_id: str) -> bool:
-        """Log in with the ticket kept in the keyring; False (and a signal) when there is none or no keyring."""
+    def _fail_login(self, exc: BaseException) -> NoReturn:
+        """A login that did not make it: back to LOGOUT at once (no await, so a cancellation cannot leave it
+        half done), tell the UI why, and raise an ImError, or the cancellation itself."""
+        error = as_im_error(exc)
+        self._stop_background_now()
+        self._reset_state()
+        if error is None:
+            raise exc
+        self.connect_failed.emit(int(error.code), error.message)
+        self.login_failed.emit(int(error.code), error.message)
+        if error is exc:
+            raise error
+        raise error from exc
+
+    async def login_remembered(self, user_id: str, *, static_token: bool = False) -> bool:
+        """Log in with the ticket kept in the keyring (a third-party server's token when `static_token`);
+        False (and a signal) when there is none or no keyring."""
         try:
             ticket = await self._credentials.load_ticket(self.profile.name, user_id)
         except CredentialStoreUnavailable as exc:
@@ -178,7 +201,7 @@ class SessionController(QObject):
             return False
         if ticket is None:
             return False
-        await self.login(user_id, PastedTicket(ticket))
+        await self.login(user_id, StaticToken(ticket) if static_token else PastedTicket(ticket))
         return True
 
     async def _authenticate(self, user_id: str, provider: TicketProvider) -> str:
@@ -204,7 +227,7 @@ class SessionController(QObject):
     async def _http_login(self, user_id: str, ticket: str) -> Any:
         self.login_requests += 1
         result = await self.client.login(user_id, ticket, self._platform, self._device_id, self._device_name)
-        self._sig_expires_at = usersig.decode(ticket).expires_at
+        self.renewal.note(ticket)
         return result
 
     async def relogin(self) -> None:
@@ -219,6 +242,25 @@ class SessionController(QObject):
     @property
     def can_renew(self) -> bool:
         return self._provider is not None and self._provider.can_renew
+
+    @property
+    def last_login(self) -> tuple[str, str] | None:
+        """(UserID, ticket source kind) of the latest login that was not logged out on purpose; the source
+        tells the app what to ask for when it must ("password", "usersig", "sandbox", "token")."""
+        return (self._last[0], self._last[1].kind) if self._last is not None else None
+
+    @property
+    def last_login_can_renew(self) -> bool:
+        """Whether "log in again" can get a fresh ticket by itself (sandbox, a password kept for this run)."""
+        return self._last is not None and self._last[1].can_renew
+
+    async def login_again(self) -> None:
+        """ "Log in again" after a kick or an expiry: the same user and ticket source, asked afresh. The
+        remembered ticket in the keyring is left alone."""
+        if self._last is None:
+            raise ImError(ErrorCode.NOT_LOGGED_IN, "There is no earlier login to repeat.")
+        user_id, provider = self._last
+        await self.login(user_id, provider)
 
     async def _remember(self, user_id: str, ticket: str) -> None:
         try:
@@ -236,6 +278,7 @@ class SessionController(QObject):
                 await self.client.logout(creds.token)
             except ImError as exc:
                 log.info("logout could not reach the server (%s); the session ends here anyway", exc.code)
+        self._last = None  # on purpose: "log in again" has nothing to repeat
         if forget and user_id:
             try:
                 await self._credentials.delete_ticket(self.profile.name, user_id)
@@ -250,12 +293,21 @@ class SessionController(QObject):
         self.set_status(status)
 
     async def _stop_background(self) -> None:
-        for name in ("renewal", "wake-watch", "resync", "outbox"):
+        for name in ("renewal", "wake-watch", "resync", "outbox", "outbox-retry"):
             await self.tasks.cancel_and_wait(name)
         await self._connection.stop()
 
+    def _stop_background_now(self) -> None:
+        """Cancel without waiting: for paths that must not await (a cancelled login)."""
+        for name in ("renewal", "wake-watch", "resync", "outbox", "outbox-retry", "connection"):
+            self.tasks.cancel(name)
+
     async def _reset_to_logout(self) -> None:
-        self._user_id, self.creds, self._provider, self._sig_expires_at = "", None, None, None
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._user_id, self.creds, self._provider = "", None, None
+        self.renewal.forget()
         self._login.update(platform=None, user=None)
         self.set_status(LoginStatus.OFFLINE)
         self._set_sdk_status(SdkLoginStatus.LOGOUT)
@@ -272,90 +324,35 @@ class SessionController(QObject):
 
     # -- the connection loop's callbacks --------------------------------------------------------
     def on_ready(self, ready: Ready) -> None:
-        mine = [x for x in ready.logins if isinstance(x.get("user"), dict) and x["user"].get("id") == self._user_id]
-        if not self.own_server and not mine and ready.logins and not self._user_id:
-            mine = ready.logins[:1]
-        if mine:
-            self._login.update({k: v for k, v in mine[0].items() if k != "status"})
+        """ONLINE as our login. On a third-party server a READY without the UserID typed at login raises
+        (see ready_login), and the connection loop ends the session with that message."""
+        mine = ready_login(ready.logins, self._user_id, own_server=self.own_server)
+        if mine is not None:
+            self._login.update({k: v for k, v in mine.items() if k != "status"})
             if self.creds is not None and not self.own_server:
-                self.creds = Credentials(self.creds.token, str(mine[0].get("platform") or ""), self._user_id)
-        if ready.sn is not None and self.cache is not None and self.cache.get_state("last_sn") is None:
-            self.cache.set_state("last_sn", ready.sn)
+                platform = mine.get("platform")
+                self.creds = Credentials(self.creds.token, platform if isinstance(platform, str) else "", self._user_id)
+        self.inbox.on_ready(ready)
         self.set_status(LoginStatus.ONLINE)
         self.connect_success.emit()
-        self.tasks.spawn("resync", self._resync_then_flush())
-
-    def on_event(self, body: dict[str, Any]) -> None:
-        sn = event_sn(body)
-        if sn is not None and self.cache is not None:
-            self.cache.set_state("last_sn", sn)
-        kind = body.get("type")
-        if kind == "message-created":
-            self._store_message(body)
-        elif kind in ("login-added", "login-removed", "login-updated"):
-            login = body.get("login") if isinstance(body.get("login"), dict) else {}
-            {"login-added": self.login_added, "login-removed": self.login_removed,
-             "login-updated": self.login_updated}[kind].emit(login)  # fmt: skip
-            session = body.get("session")
-            if kind == "login-updated" and isinstance(session, dict) and isinstance(session.get("sig_expires_at"), int):
-                self._sig_expires_at = session["sig_expires_at"]
-
-    def resume_point(self) -> int | None:
-        value = self.cache.get_state("last_sn") if self.cache is not None else None
-        return value if isinstance(value, int) else None
+        self.tasks.spawn("resync", self.inbox.resync())
 
     def on_stream_end(self, end: StreamEnd) -> None:
         if self._login["status"] == LoginStatus.ONLINE:
             self.set_status(LoginStatus.DISCONNECT)
 
     # -- messages -------------------------------------------------------------------------------
-    def _store_message(self, body: dict[str, Any]) -> None:
-        if self.cache is None:
-            return
-        stored = store_event_message(self.cache, body, self._user_id)
-        if stored is not None:
-            channel_id, message, new_conversation = stored
-            self.message_received.emit(channel_id, message)
-            if new_conversation:
-                self.conversations_changed.emit()
-
     def send_message(self, channel_id: str, content: str) -> OutboxItem:
         """Queue a message; it is sent now if online, else as soon as the connection is back."""
-        if self.cache is None:
-            raise ImError(ErrorCode.NOT_LOGGED_IN, "Open an account before writing.")
-        item = self.cache.enqueue(channel_id, content)
-        self.outbox_changed.emit(len(self.cache.pending()))
-        if self._login["status"] == LoginStatus.ONLINE:
-            self.tasks.spawn("outbox", self._flush(), replace=False)
-        return item
+        return self.outbox.send(channel_id, content)
 
-    async def _resync_then_flush(self) -> None:
-        if self.creds is None or self.cache is None:
-            return
-        try:
-            await resync(self.client, self.creds, self.cache)
-        except ImError as exc:
-            log.info("resync stopped (%s); it runs again after the next reconnect", exc.code)
-        self.conversations_changed.emit()
-        await self._flush()
+    def retry_message(self, nonce: str) -> None:
+        """Send a failed message again (the user's "Retry")."""
+        self.outbox.retry(nonce)
 
-    async def _flush(self) -> None:
-        async with self._flush_lock:  # the resync's flush and a send's flush must not send one item twice
-            await self._flush_now()
-
-    async def _flush_now(self) -> None:
-        if self.creds is None or self.cache is None:
-            return
-        cache = self.cache
-
-        def sent(item: OutboxItem, messages: list[dict[str, Any]]) -> None:
-            for message in messages:
-                self.message_received.emit(item.channel_id, message)
-
-        for failure in await flush_outbox(self.client, self.creds, cache, sent):
-            self.send_failed.emit(failure.item.channel_id, failure.item.content, int(failure.error.code),
-                                  failure.error.message)  # fmt: skip
-        self.outbox_changed.emit(len(cache.pending()))
+    def delete_message(self, nonce: str) -> None:
+        """Forget a message that was never sent (the user's "Delete")."""
+        self.outbox.delete(nonce)
 
     # -- the local cache, readable before and without login -------------------------------------
     def _open_cache(self, user_id: str) -> None:
@@ -378,26 +375,12 @@ class SessionController(QObject):
 
     # -- renewal, wake, network, retry ----------------------------------------------------------
     def _schedule_renewal(self) -> None:
-        if self.can_renew and self.own_server and self._sig_expires_at is not None:
-            self.tasks.spawn("renewal", self._renew_when_due())
+        if self.can_renew and self.own_server and self.renewal.expires_at is not None:
+            self.tasks.spawn("renewal", self.renewal.run())
 
-    async def _renew_when_due(self) -> None:
-        while self._sig_expires_at is not None and self.creds is not None:
-            due = self._sig_expires_at - self.timing.renew_margin
-            # Sleep in short steps against the wall clock: a monotonic timer would oversleep a suspend.
-            while True:
-                left = due - self._wall()
-                if left <= 0:
-                    break
-                await asyncio.sleep(min(left, self.timing.renew_check_interval))
-            assert self._provider is not None
-            try:
-                ticket = await self._provider.ticket(self.client, self._user_id)
-                session = await self.client.renew(self.creds.token or "", ticket)
-                self._sig_expires_at = int(session.get("sig_expires_at") or usersig.decode(ticket).expires_at)
-            except ImError as exc:
-                log.info("ticket renewal failed (%s); trying again shortly", exc.code)
-                await asyncio.sleep(min(30.0, max(self.timing.renew_margin / 10, 0.05)))
+    @property
+    def ticket_provider(self) -> TicketProvider | None:
+        return self._provider
 
     def _on_wake(self, slept: float) -> None:
         log.info("the machine slept about %.0f s; reconnecting now", slept)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,9 +10,10 @@ from typing import Any
 
 from im_desktop.cache import LocalCache, OutboxItem
 from im_desktop.protocol.client import Credentials, ProtocolClient
-from im_desktop.protocol.errors import ErrorClass, ImError
+from im_desktop.protocol.elements import escape
+from im_desktop.protocol.errors import ErrorClass, ErrorCode, ImError
 
-__all__ = ["SendFailure", "flush_outbox", "resync", "store_event_message"]
+__all__ = ["FlushResult", "SendFailure", "flush_outbox", "resync", "store_event_message"]
 
 log = logging.getLogger(__name__)
 
@@ -85,25 +87,93 @@ async def resync(client: ProtocolClient, creds: Credentials, cache: LocalCache) 
     return new
 
 
+# Errors that say the session, not the message, is the problem: the message waits for the next session.
+_SESSION_CODES = {ErrorCode.NOT_LOGGED_IN, ErrorCode.KICKED_OFF_BY_OTHER, ErrorCode.AUTH_REJECTED}
+_LINK_CODES = {ErrorCode.NET_DISCONNECT, ErrorCode.NET_TIMEOUT}
+
+
+@dataclass(frozen=True, slots=True)
+class FlushResult:
+    failures: list[SendFailure]  # refused for good this time: marked failed, visible, Retry or Delete
+    stopped: ImError | None = None  # the link or the session broke: the rest waits, nothing was dropped
+
+
+def _keeps_waiting(error: ImError) -> bool:
+    return error.code in _LINK_CODES or error.code in _SESSION_CODES or error.code.error_class is ErrorClass.SIG
+
+
+async def _login_still_accepted(client: ProtocolClient, creds: Credentials, error: ImError) -> bool:
+    """Whether a plain 401/403 refused only this message: third-party servers answer 403 both to a bad token
+    and to a channel the login may not post in. Taken for the login's fault, such a message would wait first
+    in line forever and hold back every later one, so the server is asked once (login.get). Any answer but a
+    refused login or a broken link (404 from a server without login.get, say) means the token passed."""
+    if error.code is not ErrorCode.AUTH_REJECTED:
+        return False
+    try:
+        await client.call(creds, "login.get")
+    except ImError as probe:
+        return not _keeps_waiting(probe)
+    return True
+
+
+class _Stopped(Exception):
+    """The link or the login failed, not the message: the flush ends and everything waits, untouched."""
+
+    def __init__(self, error: ImError) -> None:
+        self.error = error
+
+
+async def _send_one(
+    client: ProtocolClient, creds: Credentials, cache: LocalCache, item: OutboxItem, retry_delays: tuple[float, ...]
+) -> list[dict[str, Any]] | ImError | None:
+    """Send one message: the server's messages when it took it, the error when it refused it for good, None
+    when it was deleted meanwhile. Raises _Stopped when the link or the login, not the message, is at fault."""
+    body = {"channel_id": item.channel_id, "content": escape(item.content), "nonce": item.nonce}
+    for delay in (*retry_delays, None):
+        try:
+            reply = await client.call(creds, "message.create", body)
+        except ImError as exc:
+            if _keeps_waiting(exc):
+                if not await _login_still_accepted(client, creds, exc):
+                    raise _Stopped(exc) from None
+                return ImError(exc.code, "The server does not accept this message here; the login itself works.")
+            if exc.code is not ErrorCode.INTERNAL_ERROR or delay is None:
+                return exc
+            await asyncio.sleep(delay)
+            if all(waiting.nonce != item.nonce for waiting in cache.pending()):
+                return None  # deleted while we waited: the user no longer wants it sent
+            continue
+        return [m for m in reply if isinstance(m, dict)] if isinstance(reply, list) else []
+    raise AssertionError("unreachable: the last try returns")
+
+
 async def flush_outbox(
     client: ProtocolClient,
     creds: Credentials,
     cache: LocalCache,
     on_sent: Callable[[OutboxItem, list[dict[str, Any]]], None],
-) -> list[SendFailure]:
-    """Send queued messages in order. A network error stops the flush (the rest waits for the next
-    connection); a refusal drops that one message and reports it, so one bad message blocks nobody."""
+    retry_delays: tuple[float, ...] = (1.0, 3.0),
+    on_failed: Callable[[SendFailure], None] | None = None,
+) -> FlushResult:
+    """Send waiting messages, oldest first, each exactly once (its nonce lets a retried send land once).
+
+    A broken link or session stops the flush and keeps everything queued for the next session. A server in
+    trouble (5xx) gets a few tries per message; a refusal marks that message failed. Either way the next
+    message still goes: one bad message never blocks the others. Messages queued meanwhile are picked up.
+    `on_sent` and `on_failed` hear of each message as it is settled, not when the whole flush ends."""
     failures: list[SendFailure] = []
-    for item in cache.pending():
-        body = {"channel_id": item.channel_id, "content": item.content, "nonce": item.nonce}
+    tried: set[str] = set()
+    while (item := cache.next_pending(tried)) is not None:
+        tried.add(item.nonce)
         try:
-            reply = await client.call(creds, "message.create", body)
-        except ImError as exc:
-            if exc.code.error_class is ErrorClass.TRANSIENT:
-                break
-            cache.drop(item)
-            failures.append(SendFailure(item, exc))
-            continue
-        messages = [m for m in reply if isinstance(m, dict)] if isinstance(reply, list) else []
-        on_sent(item, cache.sent(item, messages))  # only what the live event has not shown already
-    return failures
+            outcome = await _send_one(client, creds, cache, item, retry_delays)
+        except _Stopped as stop:
+            return FlushResult(failures, stop.error)
+        if isinstance(outcome, list):
+            on_sent(item, cache.sent(item, outcome))  # only what the live event has not shown already
+        # Not marked (deleted while its request was out): nothing to show, nothing to report.
+        elif isinstance(outcome, ImError) and cache.mark_failed(item, int(outcome.code), outcome.message):
+            failures.append(SendFailure(item, outcome))
+            if on_failed is not None:
+                on_failed(failures[-1])
+    return FlushResult(failures)

@@ -11,10 +11,14 @@ __all__ = ["BusinessServerTickets", "PastedTicket", "SandboxTickets", "StaticTok
 
 
 class TicketProvider(Protocol):
-    """Gives a UserSig for a UserID. `can_renew` says whether asking again yields a fresh one."""
+    """Gives a UserSig for a UserID. `can_renew` says whether asking again yields a fresh one; `kind` is the
+    source as the login window names it (sandbox, password, usersig, token), so the app knows what to ask for."""
 
     @property
     def can_renew(self) -> bool: ...
+
+    @property
+    def kind(self) -> str: ...
 
     async def ticket(self, client: ProtocolClient, user_id: str) -> str: ...
 
@@ -23,6 +27,7 @@ class PastedTicket:
     """A UserSig the user pasted (or one remembered in the keyring); it cannot renew itself."""
 
     can_renew = False
+    kind = "usersig"
 
     def __init__(self, user_sig: str) -> None:
         self._user_sig = user_sig
@@ -38,6 +43,7 @@ class SandboxTickets:
     """The built-in sandbox's demo endpoint: a fresh ticket for any UserID, no password."""
 
     can_renew = True
+    kind = "sandbox"
 
     def __init__(self, path: str = "/im/v1/demo/usersig") -> None:
         self._path = path
@@ -53,6 +59,7 @@ class BusinessServerTickets:
     """
 
     can_renew = True
+    kind = "password"
 
     def __init__(self, url: str, password: str) -> None:
         if not url.startswith(("http://", "https://")):
@@ -71,6 +78,7 @@ class StaticToken:
     """A third-party Satori server's static token (it stands where a ticket would)."""
 
     can_renew = False
+    kind = "token"
 
     def __init__(self, token: str) -> None:
         self._token = token

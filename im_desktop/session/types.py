@@ -46,4 +46,9 @@ class Timing:
     wake_threshold: float = 10.0
     renew_margin: float = 300.0  # renew a renewable ticket this long before it expires
     renew_check_interval: float = 30.0  # how often the renewal re-reads the wall clock
+    renew_floor: float = 30.0  # never renew more often than this, whatever the tickets or the server say
+    renew_backoff_cap: float = 600.0  # failed renewals back off from the floor, doubling up to this
+    send_retry_delays: tuple[float, ...] = (1.0, 3.0)  # a message the server fails (5xx) is tried again after these
     ready_wait: float = 10.0
+    stable_after: float = 10.0  # a connection that lasted this long resets the backoff; a shorter one does not
+    handshake_timeout: float = 3.0  # each step of opening the event stream; not the 10 s HTTP read timeout

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from PySide6.QtCore import SignalInstance
 
 from im_desktop.protocol.models import LoginStatus
 from im_desktop.session.controller import SessionController
 from im_desktop.ui.qt_async import next_emission
 
-__all__ = ["next_emission", "reach_status", "record"]
+__all__ = ["next_emission", "reach_status", "record", "until"]
 
 
 def record(signal: SignalInstance) -> list[tuple[Any, ...]]:
@@ -35,3 +37,25 @@ async def reach_status(controller: SessionController, status: LoginStatus, timeo
         await asyncio.wait_for(future, timeout)
     finally:
         controller.status_changed.disconnect(check)
+
+
+async def until(what: str, check: Callable[[], bool], *signals: SignalInstance, timeout: float = 5.0) -> None:
+    """Wait until `check()` holds, looking again each time one of `signals` fires (the signals the UI
+    refreshes on, so a change that does not announce itself fails here too); fail the test at the deadline."""
+    changed = asyncio.Event()
+
+    def poke(*_: object) -> None:
+        changed.set()
+
+    for signal in signals:
+        signal.connect(poke)
+    try:
+        async with asyncio.timeout(timeout):
+            while not check():
+                await changed.wait()
+                changed.clear()
+    except TimeoutError:
+        pytest.fail(f"{what}: not within {timeout} s")
+    finally:
+        for signal in signals:
+            signal.disconnect(poke)

@@ -13,7 +13,7 @@ from im_desktop.session.tickets import PastedTicket, SandboxTickets
 from im_desktop.session.types import SdkLoginStatus, Timing
 from tests.clocks import FakeClock
 from tests.session.conftest import session_env
-from tests.session.signals import next_emission, reach_status, record
+from tests.session.signals import next_emission, reach_status, record, until
 
 pytestmark = pytest.mark.asyncio
 
@@ -29,6 +29,11 @@ def _history(controller) -> list[str]:
     return [m.content for m in controller.cache.history("general")]
 
 
+async def _until_in_history(controller, text: str) -> None:
+    await until(f"{text!r} in the history", lambda: text in _history(controller),
+                 controller.message_received, controller.conversations_changed)  # fmt: skip
+
+
 @pytest.mark.parametrize("outage", [1.0, 10.0])
 async def test_back_online_by_itself_after_a_network_cut(tmp_path: Path, outage: float) -> None:
     async with session_env(tmp_path) as env:
@@ -38,14 +43,13 @@ async def test_back_online_by_itself_after_a_network_cut(tmp_path: Path, outage:
         env.proxy.cut()
         await reach_status(controller, LoginStatus.RECONNECT)
         await _post_as(env, "bob", "sent while alice was cut off")
-        await asyncio.sleep(outage)
+        await asyncio.sleep(outage)  # how long the network stays cut: the scenario, not a wait for a result
         env.proxy.restore()
         await reach_status(controller, LoginStatus.ONLINE, timeout=5)
         assert controller.login_requests == 1  # reconnecting is not a new login
         assert controller.login_status is SdkLoginStatus.LOGINED
         assert (LoginStatus.DISCONNECT,) in statuses and (LoginStatus.RECONNECT,) in statuses
-        await asyncio.sleep(0.3)
-        assert "sent while alice was cut off" in _history(controller)
+        await _until_in_history(controller, "sent while alice was cut off")
 
 
 @pytest.mark.slow
@@ -60,8 +64,7 @@ async def test_back_online_after_three_minutes_without_network(tmp_path: Path) -
         env.proxy.restore()
         await reach_status(controller, LoginStatus.ONLINE, timeout=5)
         assert controller.login_requests == 1
-        await asyncio.sleep(0.3)
-        assert "while away" in _history(controller)
+        await _until_in_history(controller, "while away")
 
 
 async def test_a_black_holed_connection_is_noticed_and_replaced(tmp_path: Path) -> None:
@@ -86,17 +89,21 @@ async def test_server_restart_resumes_without_login_and_loses_nothing(tmp_path: 
         await controller.login("alice", SandboxTickets())
         port = int(env.server.url.rsplit(":", 1)[1])
         await _post_as(env, "bob", "before restart")
-        await asyncio.sleep(0.2)
+        await _until_in_history(controller, "before restart")  # delivered live, before the server goes
+        failed_attempt = next_emission(controller.connect_failed)
         if crash:
             env.proxy.cut()  # the client sees a reset, not a polite close
         await env.stop_server()
         controller.send_message("general", "written while the server was down")
-        await asyncio.sleep(1.0)
+        await asyncio.wait_for(failed_attempt, 5)  # it tried to come back while the server was gone
         await env.start_server(port=port)
         env.proxy.restore()
         await reach_status(controller, LoginStatus.ONLINE, timeout=5)
         assert controller.login_requests == 1
-        await asyncio.sleep(0.5)
+        cache = controller.cache
+        assert cache is not None
+        await until("the outbox sent", lambda: cache.pending() == [] and "written while the server was down"
+                     in _history(controller), controller.outbox_changed, controller.message_received)  # fmt: skip
         bob = await env.server.login("bob", platform="Web")
         server_side = [m["content"] for m in (await bob.ok("message.list", {"channel_id": "general"}))["data"]]
         assert server_side == ["before restart", "written while the server was down"]  # sent exactly once
@@ -151,8 +158,8 @@ async def test_kick_from_a_second_client_is_terminal_and_says_who(tmp_path: Path
         assert isinstance(info["at"], int)
         assert (desktop.login_user, desktop.login_status) == ("", SdkLoginStatus.LOGOUT)
         connections = env.proxy.connections
-        await asyncio.sleep(0.5)
-        assert env.proxy.connections == connections  # no reconnect attempts after a kick
+        await asyncio.sleep(0.5)  # a window in which nothing may happen: no reconnect attempts after a kick
+        assert env.proxy.connections == connections
         assert desktop.login_requests == 1
         assert phone.login_user == "alice"
 
@@ -178,7 +185,7 @@ async def test_renewable_ticket_is_renewed_before_it_expires(tmp_path: Path) -> 
         clock.advance(100)  # inside the 30 s renewal margin
         await asyncio.wait_for(updated, 5)
         clock.advance(100)  # past the first ticket's expiry
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # a window in which nothing may happen: no expiry, the renewed ticket holds
         assert expired == []
         assert controller.current_login["status"] == LoginStatus.ONLINE
         assert controller.login_requests == 1
@@ -193,14 +200,15 @@ async def test_pasted_ticket_expiring_online_asks_for_a_new_one(tmp_path: Path) 
         clock.advance(61)
         await asyncio.wait_for(expired, 5)
         assert controller.login_status is SdkLoginStatus.LOGOUT
-        await asyncio.sleep(0.3)
-        assert controller.login_requests == 1  # never retried with the dead ticket
+        await asyncio.sleep(0.3)  # a window in which nothing may happen: never retried with the dead ticket
+        assert controller.login_requests == 1
 
 
 async def test_expiry_with_a_renewable_source_logs_in_once_with_a_fresh_ticket(tmp_path: Path) -> None:
     clock = FakeClock()
+    # No early renewal: the server's expiry must reach us.
     fast_expiry = Timing(ping_interval=0.2, dead_after=1.0, backoff=Backoff(initial=0.05, cap=0.4),
-                         renew_margin=-3600.0)  # fmt: skip  (no early renewal: the server's expiry must reach us)
+                         renew_margin=-3600.0)  # fmt: skip
     async with session_env(tmp_path, clock=clock, demo_ticket_lifetime=60) as env:
         controller = env.controller(wall_clock=clock, timing=fast_expiry)
         await controller.login("alice", SandboxTickets())

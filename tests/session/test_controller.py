@@ -24,6 +24,7 @@ class ExpiredThenFresh:
     """A renewable provider whose first ticket has already expired (a business server with a stale cache)."""
 
     can_renew = True
+    kind = "password"
 
     def __init__(self, stale: str, fresh: str) -> None:
         self.tickets = [stale, fresh]
