@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from im_desktop.ui.messages import describe_kick
+from im_desktop.ui.messages import describe_kick, valid_ms
+from im_desktop.ui.plain import SHORT, plain_label, shown
 
 __all__ = ["KICK_LOGIN_AGAIN", "KICK_LOG_OUT", "KICK_QUIT", "KickedDialog", "TicketDialog", "format_kick_time"]
 
@@ -44,7 +45,7 @@ def format_kick_time(at_ms: int, now: QDateTime | None = None) -> str:
 
 
 def _headline(text: str) -> QLabel:
-    label = QLabel(text)
+    label = plain_label(text)
     font = label.font()
     font.setPointSizeF(font.pointSizeF() * 1.25)
     font.setBold(True)
@@ -54,7 +55,7 @@ def _headline(text: str) -> QLabel:
 
 
 def _paragraph(text: str, style: str = "") -> QLabel:
-    label = QLabel(text)
+    label = plain_label(text)  # what a server sent ends up here: never rich text
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     if style:
@@ -63,7 +64,7 @@ def _paragraph(text: str, style: str = "") -> QLabel:
 
 
 def _icon(dialog: QDialog, which: QStyle.StandardPixmap) -> QLabel:
-    label = QLabel()
+    label = plain_label()
     label.setPixmap(dialog.style().standardIcon(which).pixmap(48, 48))
     label.setAlignment(Qt.AlignmentFlag.AlignTop)
     return label
@@ -86,20 +87,20 @@ class KickedDialog(QDialog):
         self.setMinimumWidth(460)
         raw_by = info.get("by")
         by = raw_by if isinstance(raw_by, dict) else {}
-        device, platform = str(by.get("device_name") or ""), str(by.get("platform") or "")
+        device, platform = shown(by.get("device_name"), SHORT), shown(by.get("platform"), SHORT)
         at, code = info.get("at"), info.get("code")
 
         self.summary = describe_kick(info)
-        self.when_text = format_kick_time(at) if isinstance(at, int) and at > 0 else ""
+        self.when_text = format_kick_time(at) if isinstance(at, int) and valid_ms(at) else ""
         details = QFormLayout()
         details.setContentsMargins(0, 2, 0, 2)
         details.setVerticalSpacing(2)
         if platform and not device:  # describe_kick names device and platform together; add what it left out
-            details.addRow(self.tr("Platform:"), _paragraph(platform))
+            details.addRow(_paragraph(self.tr("Platform:")), _paragraph(platform))
         if self.when_text:
-            details.addRow(self.tr("When:"), _paragraph(self.when_text))
-        if isinstance(code, int) and code:
-            details.addRow(self.tr("Code:"), _paragraph(str(code)))
+            details.addRow(_paragraph(self.tr("When:")), _paragraph(self.when_text))
+        if isinstance(code, int) and not isinstance(code, bool) and code:
+            details.addRow(_paragraph(self.tr("Code:")), _paragraph(str(code)))
 
         text = QVBoxLayout()
         text.setSpacing(8)
@@ -185,12 +186,12 @@ class TicketDialog(QDialog):
         )  # fmt: skip
         if source == "password":
             ask = self.tr("Enter the password for {user} to carry on.").format(user=user_id)
-            label = QLabel(self.tr("&Password:"))
+            label = plain_label(self.tr("&Password:"))
             self.secret_edit.setEchoMode(QLineEdit.EchoMode.Password)
             self.secret_edit.setAccessibleName(self.tr("Password"))
         else:
             ask = self.tr("Paste a new UserSig for {user} to carry on.").format(user=user_id)
-            label = QLabel(self.tr("User&Sig:"))
+            label = plain_label(self.tr("User&Sig:"))
             self.secret_edit.setAccessibleName(self.tr("UserSig"))
             self.secret_edit.setPlaceholderText(self.tr("Paste the whole UserSig here"))
         label.setBuddy(self.secret_edit)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from im_desktop.protocol.errors import ImError
 from im_desktop.protocol.models import MAX_USER_ID_BYTES, check_user_id
 from im_desktop.ui.messages import describe_error
+from im_desktop.ui.plain import LONG, plain_label, shown
 
 __all__ = ["SOURCES", "LoginRequest", "LoginWindow", "ProfileChoice"]
 
@@ -80,7 +81,7 @@ def _named(widget: _W, name: str) -> _W:
 
 
 def _hint_label(style: str = "") -> QLabel:
-    label = QLabel()
+    label = plain_label()  # errors quote servers and keyrings: never rich text
     label.setWordWrap(True)
     label.setStyleSheet(style)
     label.hide()
@@ -88,7 +89,7 @@ def _hint_label(style: str = "") -> QLabel:
 
 
 def _buddy(text: str, widget: QWidget) -> QLabel:
-    label = QLabel(text)
+    label = plain_label(text)
     label.setBuddy(widget)  # Alt+<underlined letter> moves to the field
     return label
 
@@ -144,7 +145,7 @@ class LoginWindow(QWidget):
         self._revalidate()
 
     def _build(self) -> None:
-        title = QLabel(self.tr("Log in"))
+        title = plain_label(self.tr("Log in"))
         font = title.font()
         font.setPointSizeF(font.pointSizeF() * 1.4)
         font.setBold(True)
@@ -168,7 +169,7 @@ class LoginWindow(QWidget):
         self.progress.setRange(0, 0)  # indeterminate: a login has no meaningful percentage
         self.progress.setTextVisible(False)
         self.progress.setMaximumHeight(8)
-        self.status_label = QLabel()
+        self.status_label = plain_label()
         for widget in (self.progress, self.status_label):
             policy = widget.sizePolicy()
             policy.setRetainSizeWhenHidden(True)  # the window must not jump when a login starts
@@ -273,7 +274,7 @@ class LoginWindow(QWidget):
 
     def on_credentials_unavailable(self, text: str) -> None:
         note = self.tr("You stay logged in for this session only; nothing was lost.")
-        self.credentials_note.setText(f"{text} {note}".strip())
+        self.credentials_note.setText(f"{shown(text, LONG)} {note}".strip())  # the keyring's words: bounded
         self.credentials_note.setAccessibleDescription(self.credentials_note.text())
         self.credentials_note.show()
         self._grow_to_fit()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QCoreApplication
 
-__all__ = ["describe_error", "describe_kick"]
+from im_desktop.ui.plain import LONG, SHORT, isolate, shown
+
+__all__ = ["describe_error", "describe_kick", "valid_ms"]
 
 _CONTEXT = "messages"
 
@@ -18,6 +20,8 @@ _SENTENCES: dict[int, str] = {
     6014: _mark("You are not logged in any more. Please log in again."),
     6206: _mark("Your login ticket has expired. Get a new one and log in again."),
     6208: _mark("This account was logged in somewhere else."),
+    6022: _mark("This computer could not read or write the app's files. Is the disk full?"),
+    6023: _mark("The server's reply could not be understood. Is the address right?"),
     7003: _mark("A UserID may only use letters, digits, '_' and '-', at most 32 of them."),
     7501: _mark("A login is already in progress. Please wait a moment."),
     9508: _mark("The server cannot be reached. Check your network; the app keeps trying."),
@@ -35,6 +39,7 @@ _SENTENCES: dict[int, str] = {
     70500: _mark("The server had a problem. Please try again later."),
     90401: _mark("The server refused the credentials. Check the token or password."),
     90404: _mark("The server does not offer this."),
+    90500: _mark("Something unexpected went wrong. The details are in the log."),
 }
 
 _KICK_REASONS = {
@@ -48,12 +53,20 @@ def _tr(text: str) -> str:
     return QCoreApplication.translate(_CONTEXT, text)
 
 
+def valid_ms(value: object) -> bool:
+    """Whether a time from a server, in ms since the epoch, is one Qt can show (an int, not absurd)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**47
+
+
 def describe_error(code: int, server_message: str = "") -> str:
-    """A sentence for a code, ending with the code itself so support can look it up."""
+    """A sentence for a code, ending with the code itself so support can look it up. A server's own words
+    are used only for codes we have no sentence for, and then as plain, bounded, bidi-isolated text."""
     sentence = _SENTENCES.get(code)
-    if sentence is None:
-        sentence = server_message or _mark("Something went wrong.")
-    return f"{_tr(sentence)} ({_tr('code')} {code})" if code else _tr(sentence)
+    if sentence is not None:
+        text = _tr(sentence)
+    else:
+        text = isolate(shown(server_message, LONG)) or _tr(_mark("Something went wrong."))
+    return f"{text} ({_tr('code')} {code})" if code else text
 
 
 def describe_kick(info: dict[str, object]) -> str:
@@ -61,10 +74,12 @@ def describe_kick(info: dict[str, object]) -> str:
     reason = str(info.get("reason") or "")
     raw_by = info.get("by")
     by: dict[str, object] | None = raw_by if isinstance(raw_by, dict) else None
-    platform = str(by.get("platform") or "") if by else ""
+    platform = shown(by.get("platform"), SHORT) if by else ""
     sentence = _tr(_KICK_REASONS.get(reason, _mark("Your session was ended by the server.")))
     if "{platform}" in sentence:
-        sentence = sentence.format(platform=platform or _tr("this"))
-    if by and by.get("device_name"):
-        sentence += " " + _tr("Device: {device} ({platform}).").format(device=by["device_name"], platform=platform)
+        sentence = sentence.format(platform=isolate(platform) or _tr("this"))
+    device = shown(by.get("device_name"), SHORT) if by else ""
+    if device:
+        device_line = _tr("Device: {device} ({platform}).")
+        sentence += " " + device_line.format(device=isolate(device), platform=isolate(platform))
     return sentence

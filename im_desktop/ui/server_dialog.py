@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from im_desktop.ui.plain import plain_label
+
 __all__ = ["ServerChoice", "ServerDialog"]
 
 
@@ -39,6 +41,12 @@ def _url_problem(url: str, required: bool) -> str:
     return ""
 
 
+def _buddy(text: str, widget: QWidget) -> QLabel:
+    label = plain_label(text)
+    label.setBuddy(widget)
+    return label
+
+
 class ServerDialog(QDialog):
     """Window-modal; read `choice()` after it is accepted (used with await_dialog, never exec())."""
 
@@ -58,14 +66,14 @@ class ServerDialog(QDialog):
         self.ticket_edit = QLineEdit()
         self.ticket_edit.setAccessibleName(self.tr("Ticket server address"))
         self.ticket_edit.setPlaceholderText(self.tr("optional: your company's UserSig endpoint"))
-        self.problem = QLabel()
+        self.problem = plain_label()
         self.problem.setAccessibleName(self.tr("Problem"))
         self.problem.setStyleSheet("color: #b00020")
         form = QFormLayout()
-        form.addRow(self.tr("&Name:"), self.title_edit)
-        form.addRow(self.tr("&Kind:"), self.kind_box)
-        form.addRow(self.tr("&Address:"), self.url_edit)
-        form.addRow(self.tr("&Ticket server:"), self.ticket_edit)
+        form.addRow(_buddy(self.tr("&Name:"), self.title_edit), self.title_edit)
+        form.addRow(_buddy(self.tr("&Kind:"), self.kind_box), self.kind_box)
+        form.addRow(_buddy(self.tr("&Address:"), self.url_edit), self.url_edit)
+        form.addRow(_buddy(self.tr("&Ticket server:"), self.ticket_edit), self.ticket_edit)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         layout = QVBoxLayout(self)
         layout.addLayout(form)

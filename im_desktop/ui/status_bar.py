@@ -11,7 +11,8 @@ from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar, QToolButton, QWidget
 
 from im_desktop.protocol.models import LoginStatus
-from im_desktop.ui.messages import describe_error, describe_kick
+from im_desktop.ui.messages import describe_error, describe_kick, valid_ms
+from im_desktop.ui.plain import plain_label, plain_tooltip
 
 __all__ = ["COUNTDOWN_MIN_SECONDS", "ConnectionStatusBar"]
 
@@ -104,7 +105,7 @@ class ConnectionStatusBar(QStatusBar):
         self._retry.setToolTip(_tr("Try to connect now instead of waiting"))
         self._retry.setAutoRaise(True)
         self._retry.clicked.connect(self._on_retry_clicked)
-        self._outbox = QLabel(self)
+        self._outbox = plain_label(parent=self)
         self._outbox.setObjectName("outbox")
         self._outbox.setAccessibleName(_tr("Messages waiting to be sent"))
         self._outbox.hide()
@@ -183,7 +184,8 @@ class ConnectionStatusBar(QStatusBar):
         details: dict[str, object] = info if isinstance(info, dict) else {}
         sentence = describe_kick(details)
         at = details.get("at")
-        if isinstance(at, int) and at > 0:
+        if valid_ms(at):
+            assert isinstance(at, int)
             sentence += " " + _tr("At {time}.").format(time=_local_time(at))
         if details.get("reason") in _ELSEWHERE:
             text = _tr("Logged in elsewhere: {reason}").format(reason=sentence)
@@ -246,7 +248,7 @@ class ConnectionStatusBar(QStatusBar):
             self._label.setAccessibleDescription(text)  # what a screen reader says, even when elided
             self._label.updateGeometry()  # its size hint follows the whole text
         detail = self._last_error if self._last_error and self._last_error not in text else ""
-        self._label.setToolTip("\n".join(part for part in (text, detail) if part))
+        self._label.setToolTip(plain_tooltip("\n".join(part for part in (text, detail) if part)))
         self._retry.setVisible(retry)
         if self._kind != self._shown_kind:
             self._shown_kind = self._kind

@@ -204,6 +204,8 @@ class TrayIcon(QObject):
         tooltip = "\n".join(lines)
         if tooltip != self._tooltip:
             self._tooltip = tooltip
+            # Only our own words go here: tray hosts differ on markup (StatusNotifierItem hosts may render it,
+            # the XEmbed fallback guesses), so text from a server would have no one safe form.
             self._tray.setToolTip(tooltip)
         self._refresh_menu()
 

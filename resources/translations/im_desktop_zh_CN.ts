@@ -77,6 +77,10 @@
   <context>
     <name>DesktopApp</name>
     <message>
+      <source>The built-in server could not start: {reason}</source>
+      <translation>内置服务器无法启动：{reason}</translation>
+    </message>
+    <message>
       <source>There is no system tray here, so closing this window quits the app.</source>
       <translation>这里没有系统托盘，所以关闭此窗口会退出应用。</translation>
     </message>
@@ -310,8 +314,8 @@
       <translation>消息记录</translation>
     </message>
     <message>
-      <source>Not sent: {text} ({message})</source>
-      <translation>未发送：{text}（{message}）</translation>
+      <source>Not sent: {text}</source>
+      <translation>未发送：{text}</translation>
     </message>
     <message>
       <source>Send</source>
@@ -522,6 +526,25 @@
     </message>
   </context>
   <context>
+    <name>_FailedRow</name>
+    <message>
+      <source>Delete</source>
+      <translation>删除</translation>
+    </message>
+    <message>
+      <source>Delete this unsent message</source>
+      <translation>删除这条未发送的消息</translation>
+    </message>
+    <message>
+      <source>Retry</source>
+      <translation>重试</translation>
+    </message>
+    <message>
+      <source>Send this message again</source>
+      <translation>重新发送这条消息</translation>
+    </message>
+  </context>
+  <context>
     <name>messages</name>
     <message>
       <source>A UserID may only use letters, digits, '_' and '-', at most 32 of them.</source>
@@ -538,6 +561,10 @@
     <message>
       <source>Device: {device} ({platform}).</source>
       <translation>设备：{device}（{platform}）。</translation>
+    </message>
+    <message>
+      <source>Something unexpected went wrong. The details are in the log.</source>
+      <translation>发生了意外错误。详细信息见日志。</translation>
     </message>
     <message>
       <source>Something went wrong.</source>
@@ -588,12 +615,20 @@
       <translation>服务器拒绝了凭据。请检查令牌或密码。</translation>
     </message>
     <message>
+      <source>The server's reply could not be understood. Is the address right?</source>
+      <translation>无法理解服务器的回复。地址是否正确？</translation>
+    </message>
+    <message>
       <source>There is no such account.</source>
       <translation>没有这个账号。</translation>
     </message>
     <message>
       <source>This account was logged in somewhere else.</source>
       <translation>此账号已在其他地方登录。</translation>
+    </message>
+    <message>
+      <source>This computer could not read or write the app's files. Is the disk full?</source>
+      <translation>这台电脑无法读写本应用的文件。磁盘是否已满？</translation>
     </message>
     <message>
       <source>Too many failed logins. Check your ticket and try again in a minute.</source>

@@ -16,7 +16,7 @@ def _window(qtbot: QtBot) -> MainWindow:
 
 
 def _texts(window: MainWindow) -> list[str]:
-    return [window.history.item(i).text() for i in range(window.history.count())]
+    return window.history_lines()
 
 
 def test_conversations_with_unread_counts_and_selection(qtbot: QtBot) -> None:
@@ -40,8 +40,10 @@ def test_history_shows_sent_and_pending_messages_and_live_ones(qtbot: QtBot) -> 
     assert texts[1] == "alice · pending\nstill offline"
     window.on_message("general", {"id": "2", "content": "still offline", "user": {"id": "alice"},
                                   "created_at": 1_700_000_060_000})  # fmt: skip
+    assert [t.split("\n")[1] for t in _texts(window)] == ["hello", "still offline", "still offline"]
+    assert "pending" in _texts(window)[2]  # the reply and the event come first; the app then refreshes the outbox
+    window.set_outbox([OutboxItem("n2", "other", "elsewhere", 0.0)])
     assert [t.split("\n")[1] for t in _texts(window)] == ["hello", "still offline"]
-    assert "pending" not in _texts(window)[1]
     window.on_message("other", {"id": "3", "content": "not shown here"})
     assert len(_texts(window)) == 2
 
@@ -59,11 +61,30 @@ def test_composer_sends_to_the_open_conversation_and_clears(qtbot: QtBot) -> Non
     assert window.composer.text() == ""
 
 
-def test_a_refused_message_is_marked_not_sent(qtbot: QtBot) -> None:
+def test_a_refused_message_stays_with_retry_and_delete(qtbot: QtBot) -> None:
     window = _window(qtbot)
-    window.show_history("general", [], [OutboxItem("n1", "general", "too big", 0.0)])
-    window.on_send_failed("general", "too big", 70402, "content too long")
-    assert _texts(window) == ["Not sent: too big (content too long)"]
+    failed = OutboxItem("n1", "general", "too big", 0.0, "failed", "content too long", 70402)
+    window.show_history("general", [], [failed, OutboxItem("n2", "general", "next one", 1.0)])
+    assert _texts(window) == ["Not sent: too big\nThe server did not accept the request. (code 70402)",
+                              "alice · pending\nnext one"]  # fmt: skip
+    row = window.failed_row("n1")
+    assert row is not None and row.label.text() == _texts(window)[0]
+    with qtbot.waitSignal(window.resend_requested) as retried:
+        row.retry_button.click()
+    assert retried.args == ["n1"]
+    with qtbot.waitSignal(window.discard_requested) as deleted:
+        row.delete_button.click()
+    assert deleted.args == ["n1"]
+    window.set_outbox([OutboxItem("n2", "general", "next one", 1.0)])  # the app deleted it
+    assert _texts(window) == ["alice · pending\nnext one"] and window.failed_row("n1") is None
+
+
+def test_satori_content_is_shown_as_the_text_it_stands_for(qtbot: QtBot) -> None:
+    window = _window(qtbot)
+    window.show_history("general", [CachedMessage("general", "1", "bob", "Tom &amp; <b>Jerry</b> &lt;3", 1000)],
+                        [OutboxItem("n1", "general", "a < b & c", 0.0)])  # fmt: skip
+    window.on_message("general", {"id": "2", "content": "x &gt; y<br/>z", "user": {"id": "bob"}})
+    assert [t.split("\n", 1)[1] for t in _texts(window)] == ["Tom & Jerry <3", "x > y\nz", "a < b & c"]
 
 
 def test_closing_hides_to_the_tray_or_asks_to_quit(qtbot: QtBot) -> None:
