@@ -6,24 +6,21 @@ import argparse
 import asyncio
 import hashlib
 import logging
-import signal
 import socket
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import qasync
 from PySide6.QtCore import QObject
-from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from im_desktop import __version__
-from im_desktop.logging_setup import setup_logging
+from im_desktop.cache import CacheError
+from im_desktop.conversations import Conversations
 from im_desktop.protocol.errors import ImError
 from im_desktop.protocol.models import LoginStatus
 from im_desktop.sandbox import SandboxServer
+from im_desktop.session.failures import as_im_error
 from im_desktop.session.supervisor import TaskSupervisor
 from im_desktop.settings import (
     SANDBOX,
@@ -36,11 +33,10 @@ from im_desktop.settings import (
 from im_desktop.ui.dialogs import KICK_LOGIN_AGAIN, KICK_QUIT, KickedDialog, TicketDialog
 from im_desktop.ui.login_window import LoginRequest, LoginWindow, ProfileChoice
 from im_desktop.ui.main_window import MainWindow
+from im_desktop.ui.network_watch import NetworkWatch
 from im_desktop.ui.qt_async import await_dialog
-from im_desktop.ui.resources import icons_dir, install_translator
+from im_desktop.ui.resources import icons_dir
 from im_desktop.ui.server_dialog import ServerDialog
-from im_desktop.ui.signal_wakeup import SignalWakeup
-from im_desktop.ui.single_instance import SingleInstance
 from im_desktop.ui.tray import TrayIcon
 
 if TYPE_CHECKING:
@@ -48,7 +44,7 @@ if TYPE_CHECKING:
     from im_desktop.session.controller import SessionController
     from im_desktop.session.tickets import TicketProvider
 
-__all__ = ["main"]
+__all__ = ["DesktopApp"]
 
 log = logging.getLogger(__name__)
 
@@ -71,23 +67,25 @@ def _provider(request: LoginRequest, settings: Settings) -> TicketProvider:
 class DesktopApp(QObject):
     """Owns every long-lived object; the views never see the controller, only these connections."""
 
-    def __init__(self, app: QApplication, paths: AppPaths, options: argparse.Namespace) -> None:
+    def __init__(self, app: QApplication, paths: AppPaths, options: argparse.Namespace, *,
+                 credentials: CredentialStore | None = None) -> None:  # fmt: skip
         super().__init__()
         self.app, self.paths, self.options = app, paths, options
         self.settings = load_settings(paths.settings_file)
         self.tasks = TaskSupervisor()
-        self._credentials: CredentialStore | None = None
+        self._credentials = credentials  # the OS keyring unless given (tests give a keyring of their own)
         self.sandbox = SandboxServer(paths.data / "sandbox-server", paths.logs / "sandbox-server.log")
         self.login_window = LoginWindow()
         self.main_window = MainWindow()
         self.tray = TrayIcon(icons_dir()) if TrayIcon.available() else None
         self.main_window.keep_in_tray = self.tray is not None
         self.controller: SessionController | None = None
-        self._provider: TicketProvider | None = None
-        self._source = ""
+        self.network = NetworkWatch(self)
+        self.conversations = Conversations(self.main_window, self.tray, lambda: self.controller)
         self._quit = asyncio.Event()
         self._switching = asyncio.Lock()  # one profile switch at a time, and logins wait for it
         self._server_ready = asyncio.Event()
+        self._server_problem = ""  # why the sandbox server could not start, while it cannot
         self._wire_views()
 
     # -- start and quit -------------------------------------------------------------------------
@@ -106,15 +104,16 @@ class DesktopApp(QObject):
             url = self.sandbox.prepare()
             self.sandbox.launch()  # the server boots in parallel with the session layer's imports
         self.controller = self._make_controller(profile.name, url)
+        if remembered and not self._show_main(self.settings.last_user):  # cached conversations at once
+            remembered = False
         if remembered:
-            self._show_main(self.settings.last_user)  # cached conversations at once, then log in
             log.info("first window shown")
         self._show_tray()
+        self.network.start()
         if self.options.exit_after == "window":
             self._quit.set()
-        if profile.kind == SANDBOX:
-            await self.sandbox.start()
-            self.spawn("sandbox", self.sandbox.keep_running())
+        if profile.kind == SANDBOX and not await self._start_sandbox():
+            remembered = False  # the login window says why; "Log in" tries the server again
         self._server_ready.set()
         if remembered:
             self.spawn("auto-login", self._auto_login(self.settings.last_user, profile.kind))
@@ -131,8 +130,23 @@ class DesktopApp(QObject):
             self.tr("There is no system tray here, so closing this window quits the app."), 20_000
         )
 
+    async def _start_sandbox(self) -> bool:
+        """Start the built-in server; on failure say why in the login window instead of ending the app."""
+        try:
+            await self.sandbox.start()
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            self._server_problem = self.tr("The built-in server could not start: {reason}").format(reason=exc)
+            log.error("the sandbox server did not start: %s", exc)
+            self._show_login()
+            self.login_window.on_login_failed(0, self._server_problem)
+            return False
+        self._server_problem = ""
+        self.spawn("sandbox", self.sandbox.keep_running())
+        return True
+
     async def _shutdown(self) -> None:
         """Async cleanup first, then the loop ends; nothing awaits after Qt's aboutToQuit."""
+        self.network.stop()
         await self.tasks.shutdown()
         if self.controller is not None:
             await self.controller.aclose()
@@ -155,8 +169,6 @@ class DesktopApp(QObject):
         lw.login_requested.connect(lambda req: self.spawn("login", self._login(req)))
         lw.add_server_requested.connect(lambda: self.spawn("add-server", self._add_server()))
         lw.profile_changed.connect(lambda name: self.spawn("switch-profile", self._switch_profile(name)))
-        mw.conversation_selected.connect(self._open_conversation)
-        mw.send_requested.connect(self._send)
         mw.switch_account_requested.connect(self._show_login)
         mw.logout_requested.connect(lambda: self.spawn("logout", self._logout()))
         mw.quit_requested.connect(self.quit)
@@ -166,6 +178,7 @@ class DesktopApp(QObject):
             self.tray.reconnect_requested.connect(self._retry)
             self.tray.logout_requested.connect(lambda: self.spawn("logout", self._logout()))
             self.tray.quit_requested.connect(self.quit)
+        self.network.online_changed.connect(self._on_network)
 
     def _make_controller(self, profile_name: str, url: str) -> SessionController:
         # Imported here, after the first window is up: httpx, httpx-ws and keyring cost ~0.25 s to import.
@@ -180,16 +193,13 @@ class DesktopApp(QObject):
             ServerProfile(profile_name, url), cache_dir=self.paths.cache, credentials=self._credentials,
             platform=platform, device_id=self.settings.device_id, device_name=socket.gethostname() or platform,
         )  # fmt: skip
-        bar, mw = self.main_window.connection_bar, self.main_window
+        bar = self.main_window.connection_bar
         c.status_changed.connect(bar.on_status_changed)
         c.status_changed.connect(self._on_status)
         c.reconnect_scheduled.connect(bar.on_reconnect_scheduled)
         c.connect_failed.connect(bar.on_connect_failed)
         c.outbox_changed.connect(bar.on_outbox_changed)
-        c.message_received.connect(mw.on_message)
-        c.message_received.connect(lambda *_: self._refresh_conversations())
-        c.conversations_changed.connect(self._refresh_conversations)
-        c.send_failed.connect(mw.on_send_failed)
+        self.conversations.watch(c)
         c.kicked_offline.connect(lambda info: self.spawn("kicked", self._on_kicked(info)))
         c.user_sig_expired.connect(lambda: self.spawn("ticket", self._on_ticket_expired()))
         c.credential_store_unavailable.connect(self.login_window.on_credentials_unavailable)
@@ -206,13 +216,16 @@ class DesktopApp(QObject):
         try:  # the window went busy when it emitted; every path below answers it
             await self._server_ready.wait()
             await self._switch_profile(request.profile)
+            sandbox = self.settings.profile(request.profile).kind == SANDBOX
+            if self._server_problem and sandbox and not await self._start_sandbox():
+                return
             assert self.controller is not None
-            provider = _provider(request, self.settings)
-            await self.controller.login(request.user_id, provider, remember=request.remember)
-        except ImError as exc:
-            self.login_window.on_login_failed(int(exc.code), exc.message)
+            await self.controller.login(request.user_id, _provider(request, self.settings), remember=request.remember)
+        except Exception as exc:  # whatever it was, the window must not stay busy
+            error = as_im_error(exc)
+            assert error is not None
+            self.login_window.on_login_failed(int(error.code), error.message)
             return
-        self._provider, self._source = provider, request.source
         self.settings = Settings(self.settings.profiles, request.profile, request.user_id, request.remember,
                                  self.settings.device_id)  # fmt: skip
         save_settings(self.paths.settings_file, self.settings)
@@ -247,8 +260,7 @@ class DesktopApp(QObject):
         if profile.kind == SANDBOX:
             url = self.sandbox.prepare()
             if not self.sandbox.running:
-                await self.sandbox.start()
-                self.spawn("sandbox", self.sandbox.keep_running())
+                await self._start_sandbox()
         self.controller = self._make_controller(profile.name, url)
         self.settings = replace(self.settings, current_profile=name)
         save_settings(self.paths.settings_file, self.settings)
@@ -259,9 +271,8 @@ class DesktopApp(QObject):
         assert self.controller is not None
         try:
             if kind == SANDBOX:
-                self._provider, self._source = SandboxTickets(), "sandbox"
-                await self.controller.login(user_id, self._provider)
-            elif not await self.controller.login_remembered(user_id):
+                await self.controller.login(user_id, SandboxTickets())
+            elif not await self.controller.login_remembered(user_id, static_token=kind == "satori"):
                 self._show_login()
         except ImError as exc:
             self._show_login()
@@ -275,30 +286,14 @@ class DesktopApp(QObject):
         save_settings(self.paths.settings_file, self.settings)
         self._show_login()
 
-    def _send(self, channel_id: str, text: str) -> None:
-        if self.controller is None or self.controller.cache is None:
-            return
-        self.controller.send_message(channel_id, text)
-        self._open_conversation(channel_id)
-
-    def _open_conversation(self, channel_id: str) -> None:
-        cache = self.controller.cache if self.controller else None
-        if cache is not None:
-            cache.mark_read(channel_id)
-            self.main_window.show_history(channel_id, cache.history(channel_id), cache.pending())
-            self._refresh_conversations()
-
-    def _refresh_conversations(self) -> None:
-        cache = self.controller.cache if self.controller else None
-        if cache is not None:
-            conversations = cache.conversations()
-            self.main_window.set_conversations(conversations)
-            if self.tray is not None:
-                self.tray.on_unread(sum(c.unread for c in conversations))
-
     def _retry(self) -> None:
         if self.controller is not None:
             self.controller.retry_now()
+
+    def _on_network(self, online: bool) -> None:
+        log.info("the system says the network is %s", "up" if online else "down")
+        if self.controller is not None:
+            self.controller.network_changed(online)
 
     def _on_status(self, status: int) -> None:
         if status == LoginStatus.ONLINE:
@@ -318,9 +313,11 @@ class DesktopApp(QObject):
             self.tray.on_state("kicked")
         self._raise_window()
         choice = await await_dialog(KickedDialog(info, self.main_window))
-        if choice == KICK_LOGIN_AGAIN and self.controller is not None and self._provider is not None:
+        if choice == KICK_LOGIN_AGAIN and self.controller is not None:
+            # The controller knows who was logged in and how; nothing here keeps its own copy, so a remembered
+            # ticket is used again as it is and never deleted on the way.
             try:
-                await self.controller.login(self.settings.last_user, self._provider)
+                await self.controller.login_again()
             except ImError as exc:
                 self._show_login()
                 self.login_window.on_login_failed(int(exc.code), exc.message)
@@ -334,15 +331,22 @@ class DesktopApp(QObject):
         self.main_window.connection_bar.on_needs_ticket()
         if self.tray is not None:
             self.tray.on_state("needs-login")
-        user = self.settings.last_user
-        if self._provider is not None and self._provider.can_renew and self.controller is not None:
+        last = self.controller.last_login if self.controller is not None else None
+        if last is None or self.controller is None:
+            self._show_login()
+            return
+        user, kind = last
+        if self.controller.last_login_can_renew:
             try:
-                await self.controller.login(user, self._provider)
+                await self.controller.login_again()
             except ImError as exc:  # the source could not give a working ticket: ask the person
                 self._show_login()
                 self.login_window.on_login_failed(int(exc.code), exc.message)
             return
-        source = "password" if self._source == "password" else "usersig"
+        if kind == "token":  # a static token does not expire by itself; the server refused it: log in anew
+            self._show_login()
+            return
+        source = "password" if kind == "password" else "usersig"
         dialog = TicketDialog(user, source, self.main_window)
         if await await_dialog(dialog) and self.controller is not None:
             secret = dialog.secret()
@@ -359,58 +363,31 @@ class DesktopApp(QObject):
         self.login_window.raise_()
         self.login_window.activateWindow()
 
-    def _show_main(self, user_id: str) -> None:
+    def _show_main(self, user_id: str) -> bool:
+        """The main window on the user's cached conversations; False (and the login window saying why) when
+        the cache cannot be opened even after moving a damaged one aside."""
         assert self.controller is not None
-        self.controller.open_offline(user_id)
+        try:
+            self.controller.open_offline(user_id)
+        except (ImError, CacheError) as exc:
+            error = as_im_error(exc)
+            assert error is not None
+            self._show_login()
+            self.login_window.on_login_failed(int(error.code), error.message)
+            return False
         self.main_window.set_user(user_id)
-        self._refresh_conversations()
+        self.conversations.refresh()
         self.login_window.hide()
         self.main_window.show()
+        return True
+
+    def raise_on_request(self) -> None:
+        """Another launch of the app asked for this one's window."""
+        log.info("another launch asked for this window; raising it")
+        self._raise_window()
 
     def _raise_window(self) -> None:
         window = self.main_window if self.controller and self.controller.cache else self.login_window
         window.show()
         window.raise_()
         window.activateWindow()
-
-
-def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="im-desktop", description="A desktop chat client.")
-    parser.add_argument("--home", help="keep settings, cache and logs in this folder (portable mode, tests)")
-    parser.add_argument("--exit-after", choices=["window", "online"],
-                        help="quit once the first window is up, or once online (smoke tests, benchmarks)")  # fmt: skip
-    parser.add_argument("--version", action="version", version=f"im-desktop {__version__}")
-    return parser.parse_args(list(argv))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    options = _parse(sys.argv[1:] if argv is None else argv)
-    paths = AppPaths.resolve(options.home)
-    setup_logging(paths.logs)
-    app = QApplication.instance() or QApplication([sys.argv[0]])
-    assert isinstance(app, QApplication)
-    app.setApplicationName("im-desktop")
-    app.setApplicationVersion(__version__)
-    app.setWindowIcon(QIcon(str(icons_dir() / "im-desktop.svg")))
-    app.setQuitOnLastWindowClosed(False)  # the tray keeps the app; quitting goes through DesktopApp.quit
-    instance = SingleInstance(Path(paths.config))
-    if not instance.claim():
-        print("im-desktop is already running; asked it to show its window.")
-        return 0
-    install_translator(app, paths.cache / "translations")
-    runner = asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app))
-    try:
-        desktop = DesktopApp(app, paths, options)
-        instance.raise_requested.connect(desktop._raise_window)
-        loop = runner.get_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            # Hand the quit to the loop, which then goes through the same ordered shutdown as Quit.
-            signal.signal(signum, lambda *_: loop.call_soon_threadsafe(desktop.quit))
-        wake = SignalWakeup()
-        try:
-            return runner.run(desktop.run())
-        finally:
-            wake.close()
-    finally:
-        runner.close()
-        instance.close()

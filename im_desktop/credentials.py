@@ -36,13 +36,16 @@ class CredentialStore:
         self._timeout = timeout
         self._lock = asyncio.Lock()  # Secret Service prompts are not re-entrant
 
-    @property
-    def backend(self) -> keyring.backend.KeyringBackend:
-        return self._backend or keyring.get_keyring()
+    def _backend_now(self) -> keyring.backend.KeyringBackend:
+        """The backend, resolved on first use in a worker thread: keyring's discovery imports every backend
+        and may ask D-Bus, which must not stall the window."""
+        if self._backend is None:
+            self._backend = keyring.get_keyring()
+        return self._backend
 
-    def describe(self) -> str:
+    async def describe(self) -> str:
         """Where secrets are kept, for the user to see (e.g. 'SecretService Keyring')."""
-        backend = self.backend
+        backend = await self._call(self._backend_now)
         return str(getattr(backend, "name", type(backend).__name__))
 
     async def _call(self, fn: Callable[[], T]) -> T:
@@ -62,9 +65,9 @@ class CredentialStore:
         if len(chunks) > _MAX_CHUNKS:
             raise CredentialStoreUnavailable("The ticket is too long to store.")
         name = _entry(profile, user_id)
-        backend = self.backend
 
         def write() -> None:
+            backend = self._backend_now()
             for index, chunk in enumerate(chunks):
                 backend.set_password(SERVICE, f"{name}#{index}", chunk)
             # The count goes last, so a half-written ticket is never read as whole.
@@ -74,29 +77,41 @@ class CredentialStore:
 
     async def load_ticket(self, profile: str, user_id: str) -> str | None:
         name = _entry(profile, user_id)
-        backend = self.backend
 
         def read() -> str | None:
+            backend = self._backend_now()
             header = backend.get_password(SERVICE, name)
-            if header is None or not header.startswith("chunks:"):
+            # What a keyring holds is outside input too: a damaged or foreign entry reads as "nothing kept".
+            count = _chunk_count(header)
+            if count is None:
                 return None
-            parts = [backend.get_password(SERVICE, f"{name}#{i}") for i in range(int(header[7:] or 0))]
-            return None if any(p is None for p in parts) else "".join(p or "" for p in parts)
+            parts = [backend.get_password(SERVICE, f"{name}#{i}") for i in range(count)]
+            if any(not isinstance(p, str) for p in parts):
+                return None
+            return "".join(p for p in parts if isinstance(p, str))
 
         return await self._call(read)
 
     async def delete_ticket(self, profile: str, user_id: str) -> None:
         name = _entry(profile, user_id)
-        backend = self.backend
 
         def delete() -> None:
-            header = backend.get_password(SERVICE, name)
-            count = int(header[7:]) if header and header.startswith("chunks:") else 0
+            backend = self._backend_now()
+            count = _chunk_count(backend.get_password(SERVICE, name)) or 0
             for entry in [name, *(f"{name}#{i}" for i in range(count))]:
                 with contextlib.suppress(keyring.errors.PasswordDeleteError):  # already gone
                     backend.delete_password(SERVICE, entry)
 
         await self._call(delete)
+
+
+def _chunk_count(header: object) -> int | None:
+    """The chunk count of a header "chunks:N", or None when the entry is not one of ours or is damaged."""
+    digits = header[7:] if isinstance(header, str) and header.startswith("chunks:") else ""
+    if not (digits.isascii() and digits.isdigit()):  # isdigit() alone takes "²", which int() refuses
+        return None
+    count = int(digits)
+    return count if 0 < count <= _MAX_CHUNKS else None
 
 
 def _entry(profile: str, user_id: str) -> str:

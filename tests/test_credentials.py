@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import keyring.backends.fail
 import keyring.backends.SecretService
+import keyring.core
 import keyring.errors
 import pytest
 
 from im_desktop.credentials import CHUNK_CHARS, SERVICE, CredentialStore, CredentialStoreUnavailable
 from tests.secret_service import private_secret_service
-from tests.session.keyrings import MemoryKeyring
+from tests.session.keyrings import MemoryKeyring, ThreadNotingKeyring
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,7 @@ def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[keyring
 @pytest.mark.asyncio
 async def test_ticket_round_trip_on_a_real_secret_service(secret_service) -> None:
     store = CredentialStore(secret_service)
-    assert "SecretService" in store.describe()
+    assert "SecretService" in await store.describe()
     await store.save_ticket("sandbox", "alice", "eJy-short-ticket")
     assert await store.load_ticket("sandbox", "alice") == "eJy-short-ticket"
     assert await store.load_ticket("sandbox", "bob") is None
@@ -82,3 +84,26 @@ async def test_no_keyring_at_all_is_reported_not_fatal() -> None:
     store = CredentialStore(keyring.backends.fail.Keyring())
     with pytest.raises(CredentialStoreUnavailable, match="not available"):
         await store.save_ticket("sandbox", "alice", "t")
+
+
+@pytest.mark.asyncio
+async def test_the_keyring_backend_is_found_off_the_event_loop_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # keyring's discovery imports every backend and may ask D-Bus: on the UI thread that freezes the window.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "tests.session.keyrings.ThreadNotingKeyring")
+    monkeypatch.setattr(keyring.core, "_keyring_backend", None)
+    ThreadNotingKeyring.created_in.clear()
+    store = CredentialStore()
+    assert await store.load_ticket("sandbox", "alice") is None
+    assert await store.describe() == "ThreadNotingKeyring"
+    assert len(ThreadNotingKeyring.created_in) == 1
+    assert ThreadNotingKeyring.created_in[0] is not threading.main_thread()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("header", ["chunks:x", "chunks:", "chunks:99999", "chunks:\u00b2", "plain-secret"])
+async def test_a_damaged_keyring_entry_reads_as_nothing_kept(header: str) -> None:
+    backend = MemoryKeyring()
+    backend.secrets[SERVICE, "ticket:sandbox:alice"] = header
+    assert await CredentialStore(backend).load_ticket("sandbox", "alice") is None
+    await CredentialStore(backend).delete_ticket("sandbox", "alice")
+    assert (SERVICE, "ticket:sandbox:alice") not in backend.secrets

@@ -67,5 +67,9 @@ def test_a_second_launch_defers_to_the_first_and_sigterm_quits_cleanly(tmp_path:
     out, _ = second.communicate(timeout=30)
     assert second.returncode == 0
     assert "already running" in out
+    deadline = time.monotonic() + 10
+    while "another launch asked for this window; raising it" not in log.read_text():  # the first one obeyed
+        assert time.monotonic() < deadline, "the first instance did not raise its window"
+        time.sleep(0.05)
     first.send_signal(signal.SIGTERM)
     _assert_clean_exit(first, tmp_path)

@@ -74,6 +74,8 @@ async def test_sessions_and_messages_survive_a_restart(tmp_path: Path, stop: sig
             alice, bob = await _login(http, url, "alice"), await _login(http, url, "bob")
             token = alice["Authorization"].removeprefix("Bearer ")
             sock = await _identify(http, url, token)
+            session_id = sock.ready["session"]["session_id"]
+            assert isinstance(session_id, str) and session_id
             await _send(http, url, bob, "before")
             last_sn = (await sock.event())["sn"]
             await _send(http, url, alice, "mine, acknowledged")
@@ -87,12 +89,13 @@ async def test_sessions_and_messages_survive_a_restart(tmp_path: Path, stop: sig
         async with server_process(tmp_path, port) as (_, url2):
             assert url2 == url
             resumed = await _identify(http, url, token, sn=last_sn)
-            assert resumed.ready["session"]["session_id"]  # the same session: no new login needed
+            assert resumed.ready["session"]["session_id"] == session_id  # the same session: no new login needed
             replayed = await resumed.event()
             assert replayed["message"]["content"] == "mine, acknowledged"
             assert await _contents(http, url, alice) == ["before", "mine, acknowledged"]
-            async with http.post(f"{url}/im/v1/admin/instances") as resp:
-                assert resp.status in (403, 405)  # no operator key: nothing to see
+            async with http.get(f"{url}/im/v1/admin/instances") as resp:  # no operator key: nothing to see
+                assert resp.status == 403
+                assert (await resp.json())["code"] == 70403
 
 
 async def run_cli(*args: str) -> tuple[int, str, str]:
@@ -129,3 +132,27 @@ async def test_busy_port_and_damaged_keys_file_fail_clearly(tmp_path: Path) -> N
     assert rc != 0
     assert "keys file" in err and "damaged" in err
     assert keys.read_text() == "{not json"  # left as it was, for the operator to inspect
+
+
+@pytest.mark.asyncio
+async def test_a_second_server_on_the_same_data_folder_refuses_to_start(tmp_path: Path) -> None:
+    """Two servers on one SQLite database would corrupt each other's view of it: the folder is locked."""
+    async with aiohttp.ClientSession() as http, server_process(tmp_path) as (first, url):
+        second = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "im_desktop.server", "--port", "0", "--print-url", "--data-dir", str(tmp_path),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            out, err = await asyncio.wait_for(second.communicate(), 20)
+        finally:
+            if second.returncode is None:  # it started after all: it must not outlive the test
+                second.kill()
+                await second.wait()
+        assert second.returncode == 1
+        assert out == b""  # it never listened
+        assert err.decode() == f"im-desktop-server: another server (pid {first.pid}) is using the data folder " \
+                               f"{tmp_path}; stop it first\n"  # fmt: skip
+        assert first.returncode is None
+        alice = await _login(http, url, "alice")  # the first one serves on
+        await _send(http, url, alice, "still here")
+        assert await _contents(http, url, alice) == ["still here"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import ClassVar
 
 import keyring.backend
 import keyring.errors
@@ -42,3 +43,14 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
         self._enter()
         if self.secrets.pop((service, username), None) is None:
             raise keyring.errors.PasswordDeleteError(username)
+
+
+class ThreadNotingKeyring(MemoryKeyring):
+    """Notes the thread that created it: keyring builds the configured backend when first asked for it."""
+
+    name = "ThreadNotingKeyring"
+    created_in: ClassVar[list[threading.Thread]] = []
+
+    def __init__(self) -> None:
+        super().__init__()
+        ThreadNotingKeyring.created_in.append(threading.current_thread())

@@ -1,0 +1,76 @@
+"""The entry point of the desktop app: arguments, the Qt application, one instance per user, the event loop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import qasync
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from im_desktop import __version__
+from im_desktop.app import DesktopApp
+from im_desktop.logging_setup import setup_logging
+from im_desktop.settings import AppPaths
+from im_desktop.ui.display_watch import DisplayWatch
+from im_desktop.ui.resources import icons_dir, install_translator
+from im_desktop.ui.signal_wakeup import SignalWakeup
+from im_desktop.ui.single_instance import Claim, SingleInstance
+
+__all__ = ["main"]
+
+log = logging.getLogger(__name__)
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="im-desktop", description="A desktop chat client.")
+    parser.add_argument("--home", help="keep settings, cache and logs in this folder (portable mode, tests)")
+    parser.add_argument("--exit-after", choices=["window", "online"],
+                        help="quit once the first window is up, or once online (smoke tests, benchmarks)")  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"im-desktop {__version__}")
+    return parser.parse_args(list(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = _parse(sys.argv[1:] if argv is None else argv)
+    paths = AppPaths.resolve(options.home)
+    setup_logging(paths.logs)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("im-desktop")
+    app.setApplicationVersion(__version__)
+    app.setWindowIcon(QIcon(str(icons_dir() / "im-desktop.svg")))
+    app.setQuitOnLastWindowClosed(False)  # the tray keeps the app; quitting goes through DesktopApp.quit
+    instance = SingleInstance(Path(paths.config))
+    claim = instance.claim()
+    if claim is Claim.RUNNING:
+        print("im-desktop is already running; asked it to show its window.")
+        return 0
+    if claim is Claim.UNAVAILABLE:  # not "already running": say what is wrong and run unguarded
+        log.warning("cannot make sure only one im-desktop runs (%s); starting anyway", instance.problem)
+    install_translator(app, paths.cache / "translations")
+    display = DisplayWatch(app)  # if Qt ends its loop by itself (the display went away), the app still quits in order
+    runner = asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(display.app))
+    try:
+        desktop = DesktopApp(app, paths, options)
+        display.on_lost = desktop.quit
+        instance.raise_requested.connect(desktop.raise_on_request)
+        loop = runner.get_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # Hand the quit to the loop, which then goes through the same ordered shutdown as Quit.
+            signal.signal(signum, lambda *_: loop.call_soon_threadsafe(desktop.quit))
+        wake = SignalWakeup()
+        try:
+            return runner.run(desktop.run())
+        finally:
+            wake.close()
+    finally:
+        runner.close()
+        instance.close()
+        display.close()
