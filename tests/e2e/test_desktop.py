@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import signal
 import subprocess
@@ -45,13 +46,36 @@ SERVICE = "im-desktop"
 SECRET_SHAPES = [re.compile(r"eJ[A-Za-z0-9*_\-]{40,}"), re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=\-]{8,}")]
 
 
+# Set by .ci/run: there a missing system package is a broken setup, not a reason to skip.
+CI_VARIABLE = "IM_DESKTOP_CI"
+
+
+def _require_packages(missing: list[str]) -> None:
+    """Skip without the desktop's system packages, but fail in CI: a skip there would hide that the
+    end-to-end walk never ran."""
+    if not missing:
+        return
+    why = f"the desktop tests need these Debian packages: {' '.join(missing)}"
+    if os.environ.get(CI_VARIABLE) == "1":
+        pytest.fail(f"{why} ({CI_VARIABLE}=1: in CI they must be installed; .ci/run installs them)")
+    pytest.skip(why)
+
+
 @pytest.fixture
 def desktop(tmp_path: Path) -> Iterator[Desktop]:
-    missing = missing_packages()
-    if missing:
-        pytest.skip(f"the desktop tests need these Debian packages: {' '.join(missing)}")
+    _require_packages(missing_packages())
     with run_desktop(tmp_path) as running:
         yield running
+
+
+def test_missing_packages_fail_in_ci_and_skip_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CI_VARIABLE, "1")
+    with pytest.raises(pytest.fail.Exception, match=r"need these Debian packages: xvfb trayer \(IM_DESKTOP_CI=1"):
+        _require_packages(["xvfb", "trayer"])
+    _require_packages([])  # nothing missing: nothing to say, in CI or not
+    monkeypatch.delenv(CI_VARIABLE)
+    with pytest.raises(pytest.skip.Exception, match=r"need these Debian packages: xvfb trayer$"):
+        _require_packages(["xvfb", "trayer"])
 
 
 def _remembered_ticket() -> str | None:
@@ -172,6 +196,9 @@ def _stopped(proc: psutil.Process) -> Iterator[None]:
             proc.send_signal(signal.SIGCONT)
 
 
+HOSTILE_DEVICE = "<h1 style='color:red'>SECURITY ALERT</h1><img src=/dev/zero>Pixel 9"
+
+
 def test_the_desktop_walk(desktop: Desktop, tmp_path: Path) -> None:
     home = tmp_path / "home"
     x = desktop.x
@@ -245,15 +272,17 @@ def test_the_desktop_walk(desktop: Desktop, tmp_path: Path) -> None:
     _wait_status(desktop, app, "^Online$")
     desktop.wait_tray("online")
 
-    # 5. alice logs in on a phone: the app is kicked, says by which device, and logs in again when asked.
+    # 5. alice logs in on a phone whose name is markup (whoever has the account picks it): the app is kicked,
+    #    says by which device, in the device's literal name (no headline, no image read from /dev/zero), and
+    #    logs in again when asked.
     server = ServerClient(_sandbox_url(app))
     try:
         phone_ticket = server.demo_ticket("alice")
-        phone_token = server.login("alice", phone_ticket, "Android", "pixel-9-device", "Pixel 9")
+        phone_token = server.login("alice", phone_ticket, "Android", "pixel-9-device", HOSTILE_DEVICE)
     finally:
         server.close()
     dialog = desktop.wait_window(app, "^Logged out$")
-    desktop.wait_element(app, "label", re.compile(r"Pixel 9"))
+    desktop.wait_element(app, "label", re.compile(re.escape(HOSTILE_DEVICE)))
     desktop.wait_tray("kicked")
     _wait_status(desktop, app, "^Logged in elsewhere: .*Pixel 9")
     desktop.screenshot("kicked-dialog.png", dialog)
@@ -352,3 +381,31 @@ def test_an_expired_ticket_asks_for_a_new_one(desktop: Desktop, tmp_path: Path) 
         server.wait(timeout=10)
         if server.stdout is not None:
             server.stdout.close()
+
+
+def _running(proc: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.NoSuchProcess):
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
+    return False
+
+
+def test_closing_the_display_ends_the_app(desktop: Desktop, tmp_path: Path) -> None:
+    """The person logs out of the desktop: the X server goes away under the app while it is online with its
+    sandbox server. The app quits through its own sequence with exit code 0, says why, and leaves nothing behind."""
+    app = desktop.start_app(tmp_path / "home")
+    desktop.wait_window(app, LOGIN_TITLE)
+    _log_in(desktop, app, "alice", remember=False)
+    app.wait_log("online")
+    desktop.wait_window(app, "^im-desktop — alice$")
+    tree = [psutil.Process(app.pid), *psutil.Process(app.pid).children(recursive=True)]
+    assert any("--run-server" in proc.cmdline() for proc in tree[1:]), "no sandbox server under the app"
+
+    closed_at = time.monotonic()
+    desktop.close_display()
+    code = app.wait_exit(20)
+    took = time.monotonic() - closed_at
+    _assert_clean_exit(app, code)
+    wait_until("every process of the app's tree to end", lambda: not any(_running(proc) for proc in tree), 10,
+               describe=lambda: f"left: {[proc.pid for proc in tree if _running(proc)]}")  # fmt: skip
+    assert took < 10, f"the app took {took:.1f} s to quit after its display went away"
+    assert app.log_count("the X display went away (X11 connection error 1): quitting") == 1, app.log()
