@@ -27,19 +27,32 @@ __all__ = ["main"]
 
 log = logging.getLogger(__name__)
 
+APP_USER_MODEL_ID = "org.imdesktop.ImDesktop"  # = packaging/bundle_rules.APP_ID and the NSIS script's AUMID
+
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="im-desktop", description="A desktop chat client.")
     parser.add_argument("--home", help="keep settings, cache and logs in this folder (portable mode, tests)")
     parser.add_argument("--exit-after", choices=["window", "online"],
                         help="quit once the first window is up, or once online (smoke tests, benchmarks)")  # fmt: skip
+    parser.add_argument("--self-test", action="store_true",
+                        help="check this copy (Qt, icons, network information, keyring, translations, a login to "
+                        "the built-in server) and exit 0 if all is well")  # fmt: skip
     parser.add_argument("--version", action="version", version=f"im-desktop {__version__}")
     return parser.parse_args(list(argv))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = _parse(sys.argv[1:] if argv is None else argv)
+    if options.self_test:  # touches no settings, cache or log of the user's
+        from im_desktop.self_test import main as self_test
+
+        return self_test()
     paths = AppPaths.resolve(options.home)
+    if sys.platform == "win32":  # the id the installer's Start-menu shortcut carries: toasts need them to match
+        import ctypes
+
+        ctypes.windll.shell32.SetCurrentProcessExplicitAppUserModelID(APP_USER_MODEL_ID)  # type: ignore[attr-defined]
     setup_logging(paths.logs)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     assert isinstance(app, QApplication)

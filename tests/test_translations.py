@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from im_desktop.protocol.models import LoginStatus
-from im_desktop.ui.resources import install_translator
+from im_desktop.ui.resources import install_translator, remove_translator
 from im_desktop.ui.status_bar import ConnectionStatusBar
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,5 +43,7 @@ def test_the_app_speaks_chinese_for_a_chinese_locale(qtbot: QtBot, qapp: QApplic
         bar.on_status_changed(LoginStatus.ONLINE)
         assert bar.state_text == "在线"
         assert QCoreApplication.translate("messages", "There is no such account.") == "没有这个账号。"
+        assert QCoreApplication.translate("QLineEdit", "&Copy") == "复制(&C)"  # Qt's own words come along
     finally:
-        qapp.removeTranslator(translator)
+        remove_translator(qapp, translator)
+    assert QCoreApplication.translate("QLineEdit", "&Copy") == "&Copy"  # and go with ours

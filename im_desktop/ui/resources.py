@@ -12,7 +12,7 @@ import PySide6
 from PySide6.QtCore import QLibraryInfo, QLocale, QTranslator
 from PySide6.QtWidgets import QApplication
 
-__all__ = ["icons_dir", "install_translator", "resources_dir"]
+__all__ = ["icons_dir", "install_translator", "remove_translator", "resources_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,7 @@ def icons_dir() -> Path:
 
 
 def _compiled(ts_file: Path, cache: Path) -> Path | None:
-    """The .qm next to the .ts (a frozen build ships it), else compile it once into `cache`."""
-    shipped = ts_file.with_suffix(".qm")
-    if shipped.exists():
-        return shipped
+    """The .ts compiled once into `cache` (a checkout or a pip install; a frozen build ships the .qm)."""
     target = cache / ts_file.with_suffix(".qm").name
     if target.exists() and target.stat().st_mtime >= ts_file.stat().st_mtime:
         return target
@@ -59,14 +56,25 @@ def _compiled(ts_file: Path, cache: Path) -> Path | None:
 
 
 def install_translator(app: QApplication, cache: Path, locale: QLocale | None = None) -> QTranslator | None:
-    """Load the translation for the user's language, if we have one."""
+    """Load the translation for the user's language, if we have one, and Qt's own for the same language (the
+    words of line-edit menus and standard buttons). A frozen build ships the compiled .qm only."""
     locale = locale or QLocale.system()
-    ts_file = resources_dir() / "translations" / f"im_desktop_{locale.name()}.ts"
-    if not ts_file.exists():
-        return None
-    qm = _compiled(ts_file, cache)
+    folder = resources_dir() / "translations"
+    shipped = folder / f"im_desktop_{locale.name()}.qm"
+    ts_file = folder / f"im_desktop_{locale.name()}.ts"
+    qm = shipped if shipped.exists() else _compiled(ts_file, cache) if ts_file.exists() else None
     translator = QTranslator(app)
     if qm is None or not translator.load(str(qm)):
         return None
     app.installTranslator(translator)
+    qt_own = QTranslator(translator)  # a child of ours, so remove_translator() finds it
+    if qt_own.load(locale, "qtbase", "_", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)):
+        app.installTranslator(qt_own)
     return translator
+
+
+def remove_translator(app: QApplication, translator: QTranslator) -> None:
+    """Undo install_translator: ours and Qt's own that came with it."""
+    for child in translator.findChildren(QTranslator):
+        app.removeTranslator(child)
+    app.removeTranslator(translator)

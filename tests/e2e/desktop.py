@@ -25,12 +25,13 @@ from typing import Any, TypeVar
 
 import httpx
 import psutil
+import pytest
 
 from tests.e2e.a11y import A11yBus, Element, Gone, a11y_bus_available
 from tests.secret_service import private_secret_service
 
-__all__ = ["TOOLS", "AppProcess", "Desktop", "Rect", "ServerClient", "X", "missing_packages", "run_desktop",
-           "sandbox_servers", "wait_until"]  # fmt: skip
+__all__ = ["TOOLS", "AppProcess", "Desktop", "Rect", "ServerClient", "X", "missing_packages",
+           "require_packages", "run_desktop", "sandbox_servers", "wait_until"]  # fmt: skip
 
 T = TypeVar("T")
 # The programs the harness runs, and the Debian packages they come in.
@@ -55,6 +56,21 @@ def missing_packages() -> list[str]:
     if not a11y_bus_available():
         missing.append("at-spi2-core")
     return missing
+
+
+# Set by .ci/run: there a missing system package is a broken setup, not a reason to skip.
+CI_VARIABLE = "IM_DESKTOP_CI"
+
+
+def require_packages(missing: list[str], who: str = "the desktop tests") -> None:
+    """Skip without the system packages a test needs, but fail in CI: a skip there would hide that the
+    end-to-end test never ran."""
+    if not missing:
+        return
+    why = f"{who} need these Debian packages: {' '.join(missing)}"
+    if os.environ.get(CI_VARIABLE) == "1":
+        pytest.fail(f"{why} ({CI_VARIABLE}=1: in CI they must be installed; .ci/run installs them)")
+    pytest.skip(why)
 
 
 def wait_until(what: str, check: Callable[[], T | None], timeout: float, *, interval: float = 0.1,
@@ -248,17 +264,19 @@ def _panel(x: X) -> XWindow | None:
 
 # -- the app --------------------------------------------------------------------------------------------
 class AppProcess:
-    """One run of `python -m im_desktop` with its own home folder."""
+    """One run of the app (`python -m im_desktop` unless told otherwise) with its own home folder. `command`
+    may start the app through a launcher; then `pid` is set to the app's own once it shows up."""
 
-    def __init__(self, home: Path, env: dict[str, str], out_dir: Path) -> None:
+    def __init__(self, home: Path, env: dict[str, str], out_dir: Path, *, command: list[str] | None = None,
+                 log_file: Path | None = None) -> None:  # fmt: skip
         self.home = home
-        self.log_file = home / "logs" / "im-desktop.log"
+        self.log_file = log_file or home / "logs" / "im-desktop.log"
         # The log file is the home's, shared with earlier runs: this run's part starts here.
         self._log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
         self._stdout = (out_dir / "stdout.txt").open("ab")
         self._stderr_path = out_dir / "stderr.txt"
         self._stderr = self._stderr_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "im_desktop"], env=env, stdout=self._stdout,
+        self.proc = subprocess.Popen(command or [sys.executable, "-m", "im_desktop"], env=env, stdout=self._stdout,
                                      stderr=self._stderr)  # fmt: skip
         self.pid = self.proc.pid
 
@@ -393,6 +411,33 @@ class Desktop:
         except Gone as exc:
             return f"widgets: unreadable ({exc})"
         return "widgets: " + "; ".join(shown)
+
+    def log_in(self, app: AppProcess, user_id: str, *, remember: bool, secret: str = "") -> None:
+        """Fill in the login window with the mouse and keyboard; Enter logs in."""
+        field = self.wait_element(app, "text", "UserID")
+        self.click(field)
+        self.x.key("ctrl+a", "BackSpace")
+        self.x.type(user_id)
+        wait_until("the UserID to be typed", lambda: (e := self.find(app, "text", "UserID")) and
+                   self.a11y.text(e) == user_id, 10)  # fmt: skip
+        if secret:
+            secret_field = self.wait_element(app, "text", "UserSig")
+            self.click(secret_field)
+            self.x.type(secret)
+        box = self.wait_element(app, "check box", "Remember me")
+        if box.checked != remember:
+            self.click(box)
+            wait_until("Remember me to flip", lambda: (e := self.find(app, "check box", "Remember me")) and
+                       e.checked == remember, 10)  # fmt: skip
+        self.x.key("Return")
+
+    def quit_from_tray(self) -> None:
+        """Quit, the way a person does it: the tray icon's context menu, its last item."""
+        icon = self.tray_icon()
+        assert icon is not None, "no tray icon to quit from"
+        self.x.click(icon.x + icon.width // 2, icon.y + icon.height // 2, button=3)
+        wait_until("the tray icon's menu", self.tray_menu, 10)
+        self.x.key("Up", "Return")  # from the top, Up wraps round to the last item: Quit
 
     # -- the tray -------------------------------------------------------------------------------------
     def tray_icon(self) -> Rect | None:

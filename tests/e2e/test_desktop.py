@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import signal
 import subprocess
@@ -33,6 +32,7 @@ from tests.e2e.desktop import (
     Desktop,
     ServerClient,
     missing_packages,
+    require_packages,
     run_desktop,
     sandbox_servers,
     wait_until,
@@ -46,36 +46,21 @@ SERVICE = "im-desktop"
 SECRET_SHAPES = [re.compile(r"eJ[A-Za-z0-9*_\-]{40,}"), re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=\-]{8,}")]
 
 
-# Set by .ci/run: there a missing system package is a broken setup, not a reason to skip.
-CI_VARIABLE = "IM_DESKTOP_CI"
-
-
-def _require_packages(missing: list[str]) -> None:
-    """Skip without the desktop's system packages, but fail in CI: a skip there would hide that the
-    end-to-end walk never ran."""
-    if not missing:
-        return
-    why = f"the desktop tests need these Debian packages: {' '.join(missing)}"
-    if os.environ.get(CI_VARIABLE) == "1":
-        pytest.fail(f"{why} ({CI_VARIABLE}=1: in CI they must be installed; .ci/run installs them)")
-    pytest.skip(why)
-
-
 @pytest.fixture
 def desktop(tmp_path: Path) -> Iterator[Desktop]:
-    _require_packages(missing_packages())
+    require_packages(missing_packages())
     with run_desktop(tmp_path) as running:
         yield running
 
 
 def test_missing_packages_fail_in_ci_and_skip_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(CI_VARIABLE, "1")
+    monkeypatch.setenv("IM_DESKTOP_CI", "1")
     with pytest.raises(pytest.fail.Exception, match=r"need these Debian packages: xvfb trayer \(IM_DESKTOP_CI=1"):
-        _require_packages(["xvfb", "trayer"])
-    _require_packages([])  # nothing missing: nothing to say, in CI or not
-    monkeypatch.delenv(CI_VARIABLE)
+        require_packages(["xvfb", "trayer"])
+    require_packages([])  # nothing missing: nothing to say, in CI or not
+    monkeypatch.delenv("IM_DESKTOP_CI")
     with pytest.raises(pytest.skip.Exception, match=r"need these Debian packages: xvfb trayer$"):
-        _require_packages(["xvfb", "trayer"])
+        require_packages(["xvfb", "trayer"])
 
 
 def _remembered_ticket() -> str | None:
@@ -131,26 +116,6 @@ def _wait_status(desktop: Desktop, app: AppProcess, pattern: str, timeout: float
     return wait_until(f"the status bar to say {pattern!r}", shown, timeout, describe=lambda: desktop.describe(app))
 
 
-def _log_in(desktop: Desktop, app: AppProcess, user_id: str, *, remember: bool, secret: str = "") -> None:
-    """Fill in the login window with the mouse and keyboard; Enter logs in."""
-    field = desktop.wait_element(app, "text", "UserID")
-    desktop.click(field)
-    desktop.x.key("ctrl+a", "BackSpace")
-    desktop.x.type(user_id)
-    wait_until("the UserID to be typed", lambda: (e := desktop.find(app, "text", "UserID")) and
-               desktop.a11y.text(e) == user_id, 10)  # fmt: skip
-    if secret:
-        secret_field = desktop.wait_element(app, "text", "UserSig")
-        desktop.click(secret_field)
-        desktop.x.type(secret)
-    box = desktop.wait_element(app, "check box", "Remember me")
-    if box.checked != remember:
-        desktop.click(box)
-        wait_until("Remember me to flip", lambda: (e := desktop.find(app, "check box", "Remember me")) and
-                   e.checked == remember, 10)  # fmt: skip
-    desktop.x.key("Return")
-
-
 def _send_message(desktop: Desktop, app: AppProcess, text: str, watch: float = 0.5) -> int:
     """Type a message and send it with Enter; return how often its line shows in the conversation at most
     while the echo settles (the next send redraws the history from the cache, so look now)."""
@@ -201,7 +166,6 @@ HOSTILE_DEVICE = "<h1 style='color:red'>SECURITY ALERT</h1><img src=/dev/zero>Pi
 
 def test_the_desktop_walk(desktop: Desktop, tmp_path: Path) -> None:
     home = tmp_path / "home"
-    x = desktop.x
     findings = Findings()
 
     # 1. First run: the login window, and a grey icon in the tray.
@@ -215,7 +179,7 @@ def test_the_desktop_walk(desktop: Desktop, tmp_path: Path) -> None:
     assert _remembered_ticket() is None and not _keyring_entries()
 
     # 2. Log in as alice with "Remember me": the main window, online, a message sent, the ticket in the keyring.
-    _log_in(desktop, app, "alice", remember=True)
+    desktop.log_in(app, "alice", remember=True)
     app.wait_log("online")
     main = desktop.wait_window(app, "^im-desktop — alice$")
     # A few lines, as people write: each must show once. (The server's message-created event and its reply
@@ -306,11 +270,7 @@ def test_the_desktop_walk(desktop: Desktop, tmp_path: Path) -> None:
     desktop.wait_tray("offline")
 
     # ... and Quit from the tray icon's menu.
-    icon = desktop.tray_icon()
-    assert icon is not None
-    x.click(icon.x + icon.width // 2, icon.y + icon.height // 2, button=3)
-    wait_until("the tray icon's menu", desktop.tray_menu, 10)
-    x.key("Up", "Return")  # from the top, Up wraps round to the last item: Quit
+    desktop.quit_from_tray()
     _assert_clean_exit(app, app.wait_exit(30))
     assert sandbox_servers(home) == []
 
@@ -344,7 +304,7 @@ def test_an_expired_ticket_asks_for_a_new_one(desktop: Desktop, tmp_path: Path) 
         desktop.wait_window(app, LOGIN_TITLE)
         lifetime = 40  # long enough to type it in and go online, short enough to wait for
         short = usersig.generate(keys["sdkappid"], keys["secret_key"], "dave", lifetime)
-        _log_in(desktop, app, "dave", remember=False, secret=short)
+        desktop.log_in(app, "dave", remember=False, secret=short)
         app.wait_log("online")
         main = desktop.wait_window(app, "^im-desktop — dave$")
         expires_at = usersig.decode(short).expires_at
@@ -394,7 +354,7 @@ def test_closing_the_display_ends_the_app(desktop: Desktop, tmp_path: Path) -> N
     sandbox server. The app quits through its own sequence with exit code 0, says why, and leaves nothing behind."""
     app = desktop.start_app(tmp_path / "home")
     desktop.wait_window(app, LOGIN_TITLE)
-    _log_in(desktop, app, "alice", remember=False)
+    desktop.log_in(app, "alice", remember=False)
     app.wait_log("online")
     desktop.wait_window(app, "^im-desktop — alice$")
     tree = [psutil.Process(app.pid), *psutil.Process(app.pid).children(recursive=True)]
