@@ -57,6 +57,10 @@ class ErrorCode(enum.IntEnum):
     PAYLOAD_TOO_LARGE = 90413
     FEATURE_DISABLED = 90503
     UNEXPECTED = 90500
+    FORBIDDEN_ORIGIN = 90403
+    UNSUPPORTED_MEDIA_TYPE = 90415
+    REQUEST_FREQ_LIMIT = 90429
+    SERVER_BUSY = 90502
 
     @property
     def spec(self) -> _Spec:
@@ -129,6 +133,14 @@ _SPECS: dict[ErrorCode, _Spec] = {
     ErrorCode.NOT_FOUND: _Spec("IM_NOT_FOUND", 404, _S, "Not found."),
     ErrorCode.METHOD_NOT_ALLOWED: _Spec("IM_METHOD_NOT_ALLOWED", 405, _S, "Use POST."),
     ErrorCode.PAYLOAD_TOO_LARGE: _Spec("IM_PAYLOAD_TOO_LARGE", 413, _S, "The request is too large."),
+    ErrorCode.FORBIDDEN_ORIGIN: _Spec(
+        "IM_FORBIDDEN_ORIGIN", 403, _S, "Requests from web pages or unknown host names are not accepted."
+    ),
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: _Spec(
+        "IM_UNSUPPORTED_MEDIA_TYPE", 415, _S, "Send the request body as Content-Type: application/json."
+    ),
+    ErrorCode.REQUEST_FREQ_LIMIT: _Spec("IM_REQUEST_FREQ_LIMIT", 429, _T, "Too many requests; slow down and retry."),
+    ErrorCode.SERVER_BUSY: _Spec("IM_SERVER_BUSY", 503, _T, "The server has too many connections; retrying."),
     ErrorCode.UNEXPECTED: _Spec("IM_UNEXPECTED_ERROR", 500, _S, "Something unexpected went wrong on this computer."),
     ErrorCode.FEATURE_DISABLED: _Spec("IM_FEATURE_DISABLED", 404, _S, "This endpoint is off on this server."),
 }

@@ -81,6 +81,7 @@ class CloseCode(enum.IntEnum):
     INVALID_TOKEN = 4004
     IDENTIFY_TIMEOUT = 4008
     HEARTBEAT_TIMEOUT = 4009
+    RATE_LIMITED = 4029  # frames faster than the server allows: reconnect after a pause
 
 
 def check_user_id(user_id: object) -> str:

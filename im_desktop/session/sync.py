@@ -137,7 +137,7 @@ async def _send_one(
                 if not await _login_still_accepted(client, creds, exc):
                     raise _Stopped(exc) from None
                 return ImError(exc.code, "The server does not accept this message here; the login itself works.")
-            if exc.code is not ErrorCode.INTERNAL_ERROR or delay is None:
+            if exc.code not in (ErrorCode.INTERNAL_ERROR, ErrorCode.REQUEST_FREQ_LIMIT) or delay is None:
                 return exc
             await asyncio.sleep(delay)
             if all(waiting.nonce != item.nonce for waiting in cache.pending()):
