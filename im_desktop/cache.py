@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from im_desktop.private_files import ensure_private_file, private_dir
+
 __all__ = ["CacheError", "CachedMessage", "Conversation", "LocalCache", "OutboxItem"]
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,7 @@ class OutboxItem:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    ensure_private_file(path)  # 0600 before SQLite creates it 0644; its -wal and -shm files take the same mode
     db = sqlite3.connect(path, isolation_level=None)
     try:
         db.execute("PRAGMA journal_mode=WAL")
@@ -145,7 +148,7 @@ class LocalCache:
         self.path = path
         self.rebuilt_from: Path | None = None  # where a damaged file was moved, if it was
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)  # what the user read and wrote is nobody else's business
             try:
                 self._db = _connect(path)
             except sqlite3.DatabaseError as exc:

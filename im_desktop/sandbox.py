@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from im_desktop.private_files import ensure_private_file, private_dir
+
 __all__ = ["SandboxServer", "server_command"]
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,8 @@ class SandboxServer:
         self.url = ""
 
     def _spawn(self) -> subprocess.Popen[str]:
-        self._log_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self._log_file.parent)
+        ensure_private_file(self._log_file)  # what the server logs is the user's business only: 0600
         with self._log_file.open("a", encoding="utf-8") as server_log:
             self._log_start = server_log.tell()
             return subprocess.Popen(  # noqa: S603 - our own executable with fixed arguments

@@ -12,6 +12,8 @@ from typing import Any
 
 import platformdirs
 
+from im_desktop.private_files import PRIVATE_FILE_MODE, private_dir
+
 __all__ = ["SANDBOX", "AppPaths", "ServerProfileSettings", "Settings", "load_settings", "save_settings"]
 
 log = logging.getLogger(__name__)
@@ -114,9 +116,13 @@ def load_settings(path: Path) -> Settings:
 
 
 def save_settings(path: Path, settings: Settings) -> None:
-    """Write atomically, so a crash mid-write leaves the old file intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically, so a crash mid-write leaves the old file intact; readable by this user only (it names
+    the servers and the last user)."""
+    private_dir(path.parent)
     doc: dict[str, Any] = asdict(settings)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    tmp.unlink(missing_ok=True)  # a leftover from a crash keeps its old mode: start from a new file
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(doc, indent=2))
     tmp.replace(path)

@@ -104,7 +104,7 @@ def decode(user_sig: str) -> UserSigInfo:
         if inflater.unconsumed_tail or not inflater.eof:
             raise _check_failed("it is truncated or too large")
         doc = json.loads(raw)
-    except (UnicodeError, binascii.Error, zlib.error, ValueError):
+    except (UnicodeError, binascii.Error, zlib.error, ValueError, RecursionError):  # RecursionError: nested JSON
         raise _check_failed("it is truncated or not a ticket") from None
     if not isinstance(doc, dict):
         raise _check_failed("its content is not a ticket")
@@ -113,6 +113,7 @@ def decode(user_sig: str) -> UserSigInfo:
     if not (
         isinstance(identifier, str)
         and isinstance(sig, str)
+        and sig.isascii()  # hmac.compare_digest refuses to compare other strings
         and (userbuf_b64 is None or isinstance(userbuf_b64, str))
         and isinstance(sdkappid, int)
         and isinstance(issued_at, int)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -136,3 +138,23 @@ def test_absurd_fields_from_a_server_are_stored_safely(tmp_path: Path) -> None:
     cache.set_state("last_sn", 5)
     cache._db.execute("UPDATE state SET value = '{broken' WHERE name = 'last_sn'")
     assert cache.get_state("last_sn") is None
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX permission bits")
+def test_the_cache_folder_and_files_are_private_even_after_a_rebuild(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)  # the usual one: the cache must not depend on a strict one
+    try:
+        folder = tmp_path / "cache" / "sandbox"
+        cache = LocalCache(folder / "alice.sqlite3")
+        cache.enqueue("general", "private words")  # the WAL now has content
+        files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
+        assert files == dict.fromkeys(["alice.sqlite3", "alice.sqlite3-wal", "alice.sqlite3-shm"], 0o600)
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        cache.close()
+        (folder / "alice.sqlite3").write_bytes(b"not a database" * 100)
+        rebuilt = LocalCache(folder / "alice.sqlite3")
+        assert rebuilt.rebuilt_from is not None
+        assert stat.S_IMODE((folder / "alice.sqlite3").stat().st_mode) == 0o600
+        rebuilt.close()
+    finally:
+        os.umask(old_umask)

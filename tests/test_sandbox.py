@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -125,3 +126,17 @@ async def test_a_second_server_on_the_same_folder_fails_to_start_and_says_why(tm
     finally:
         await second.stop()  # if it did start, it must not outlive the test
         assert await first.stop() == 0
+
+
+@pytest.mark.asyncio
+async def test_the_sandbox_keeps_its_data_and_log_to_this_user(tmp_path: Path) -> None:
+    sandbox = SandboxServer(tmp_path / "data" / "sandbox", tmp_path / "logs" / "sandbox.log")
+    await sandbox.start()
+    try:
+        modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in (
+            tmp_path / "logs", tmp_path / "logs" / "sandbox.log", tmp_path / "data" / "sandbox",
+            tmp_path / "data" / "sandbox" / "server.sqlite3", tmp_path / "data" / "sandbox" / "server-keys.json")}
+    finally:
+        assert await sandbox.stop() == 0
+    assert modes == {"logs": 0o700, "sandbox.log": 0o600, "sandbox": 0o700, "server.sqlite3": 0o600,
+                     "server-keys.json": 0o600}  # fmt: skip

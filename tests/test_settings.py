@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import fields
 from pathlib import Path
+
+import pytest
 
 from im_desktop.settings import SANDBOX, AppPaths, ServerProfileSettings, Settings, load_settings, save_settings
 
@@ -47,3 +51,18 @@ def test_portable_home_puts_everything_in_one_folder(tmp_path: Path) -> None:
     paths = AppPaths.resolve(str(tmp_path))
     assert {paths.config.parent, paths.data.parent, paths.cache.parent, paths.logs.parent} == {tmp_path}
     assert paths.settings_file == tmp_path / "config" / "settings.json"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX permission bits")
+def test_the_settings_file_and_its_folder_are_private(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)  # the usual one: the settings must not depend on a strict one
+    try:
+        path = tmp_path / "config" / "settings.json"
+        save_settings(path, Settings(last_user="alice"))
+        path.with_suffix(".tmp").write_text("left over by a crash")  # made 0644 by someone else
+        save_settings(path, Settings(last_user="bob"))
+    finally:
+        os.umask(old_umask)
+    assert (stat.S_IMODE(path.parent.stat().st_mode), stat.S_IMODE(path.stat().st_mode)) == (0o700, 0o600)
+    assert load_settings(path).last_user == "bob"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["settings.json"]

@@ -14,9 +14,18 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from im_desktop.server.config import ServerConfig
-from im_desktop.server.http import error_middleware
+from im_desktop.server.guards import request_guard
+from im_desktop.server.http import ProtocolLog, error_middleware
 from im_desktop.server.hub import Hub
 from im_desktop.server.im_api import ImApi
+from im_desktop.server.limits import (
+    ConnectionGuard,
+    GuardedSite,
+    descriptor_limit,
+    plan_limits,
+    quiet_accept_errors,
+    raise_descriptor_limit,
+)
 from im_desktop.server.satori_api import SatoriApi
 from im_desktop.server.sessions import SessionService
 from im_desktop.server.store import Store
@@ -31,7 +40,8 @@ SERVICE_KEY = web.AppKey("service", SessionService)
 
 def create_app(config: ServerConfig, clock: Callable[[], float] = time.time) -> web.Application:
     """The aiohttp application; the store opens on startup and closes on cleanup."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_body_bytes)
+    app = web.Application(middlewares=[error_middleware, request_guard(config)], client_max_size=config.max_body_bytes,
+                          handler_args={"logger": ProtocolLog()})  # fmt: skip
     store = Store(config.data_dir / "server.sqlite3")
     hub = Hub()
     service = SessionService(config, store, hub, clock)
@@ -44,7 +54,8 @@ def create_app(config: ServerConfig, clock: Callable[[], float] = time.time) -> 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         watchers = [loop.create_task(service.watch_expiry(), name="watch-expiry"),
-                    loop.create_task(events.watch_deadlines(), name="watch-deadlines")]  # fmt: skip
+                    loop.create_task(events.watch_deadlines(), name="watch-deadlines"),
+                    loop.create_task(service.housekeeping(), name="housekeeping")]  # fmt: skip
         yield
         for watcher in watchers:
             watcher.cancel()
@@ -63,20 +74,31 @@ def create_app(config: ServerConfig, clock: Callable[[], float] = time.time) -> 
 @contextlib.asynccontextmanager
 async def serve(config: ServerConfig, clock: Callable[[], float] = time.time) -> AsyncIterator[web.AppRunner]:
     """Run the server on (config.host, config.port) for the duration of the block."""
-    runner = web.AppRunner(create_app(config, clock), access_log=None, shutdown_timeout=5.0)
+    limits = plan_limits(config.max_connections, config.listen_backlog, descriptor_limit())
+    runner = web.AppRunner(create_app(config, clock), access_log=None, shutdown_timeout=5.0,
+                           keepalive_timeout=config.idle_timeout)  # fmt: skip
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, backlog=4096)
-    await site.start()
+    assert runner.server is not None  # setup() made it
+    guard = ConnectionGuard(runner.server, cap=limits.connections, header_timeout=config.header_timeout,
+                            body_timeout=config.body_timeout)  # fmt: skip
     try:
-        yield runner
+        with quiet_accept_errors(asyncio.get_running_loop(), guard.out_of_descriptors):
+            await GuardedSite(runner, guard, config.host, config.port, backlog=limits.backlog).start()
+            log.info("up to %d connections (descriptor limit %s), listen backlog %d",
+                     limits.connections, limits.descriptors or "none", limits.backlog)  # fmt: skip
+            yield runner
     finally:
         await runner.cleanup()
+        guard.close()
 
 
 async def run_server(config: ServerConfig, ready: Callable[[str], None] | None = None, *,
                      stop_on_eof: int | None = None) -> None:  # fmt: skip
     """Serve until SIGINT or SIGTERM (or until the file descriptor `stop_on_eof` reaches its end), then close
     every connection with 1012 and exit."""
+    raised = raise_descriptor_limit()
+    if raised is not None and raised[0] != raised[1]:
+        log.info("descriptor limit raised from %d to %d", *raised)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

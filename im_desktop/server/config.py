@@ -1,16 +1,15 @@
-"""Server settings, and the keys file that holds the SDKAppID, signing key and operator key."""
+"""Server settings, and the keys (SDKAppID, signing key, operator key) that keyfile.py reads from disk."""
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Keys", "ServerConfig", "load_or_create_keys"]
+__all__ = ["Keys", "ServerConfig", "StartupError"]
 
-KEYS_FILE_NAME = "server-keys.json"
+
+class StartupError(Exception):
+    """The server cannot start; the message is one sentence for the operator, naming the file at fault."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,27 +37,29 @@ class ServerConfig:
     lockout_failures: int = 5
     lockout_window: float = 60.0
     lockout_duration: float = 60.0
+    lockout_max_entries: int = 10_000  # (UserID, address) pairs remembered at most; the oldest go first
+    ticket_future_skew: float = 60.0  # a ticket dated further ahead of the server clock is refused (70003)
+    housekeeping_interval: float = 60.0  # how often the lock-out table is swept and retention considered
+    retention_interval: float = 3600.0  # how often retention prunes ended sessions and old events
+    session_retention: float = 30 * 86400  # an ended session (or a dead ticket's) is deleted this long after
+    event_retention: float = 7 * 86400  # events older than this leave the resume log (clients then re-sync)
+    event_retention_max: int = 1_000_000  # and at most this many of the newest events are kept
     demo_ticket_lifetime: int = 7 * 86400
     max_frame_bytes: int = 64 * 1024
     max_body_bytes: int = 1024 * 1024
     max_content_bytes: int = 12 * 1024
-
-
-def load_or_create_keys(path: Path) -> Keys:
-    """Read the keys file, or create one readable only by this user on first start."""
-    if path.exists():
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            return Keys(int(doc["sdkappid"]), str(doc["secret_key"]), str(doc["admin_key"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SystemExit(f"The keys file {path} is damaged ({type(exc).__name__}); fix or remove it.") from None
-    keys = Keys(
-        sdkappid=1_400_000_000 + secrets.randbelow(100_000_000),
-        secret_key=secrets.token_hex(32),
-        admin_key=secrets.token_urlsafe(24),
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump({"sdkappid": keys.sdkappid, "secret_key": keys.secret_key, "admin_key": keys.admin_key}, fh)
-    return keys
+    # Connections (limits.py): a new one must deliver its first request line and headers within header_timeout,
+    # and a request body must be all in within body_timeout of its headers; a keep-alive connection waiting for
+    # its next request closes after idle_timeout (WebSockets are not affected).
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 60.0
+    max_connections: int = 50_000  # lowered at start to fit the descriptor limit
+    listen_backlog: int = 1024  # likewise
+    # message.create per user: a steady rate, with bursts for an outbox flushed after a reconnect.
+    message_rate: float = 10.0  # messages a second
+    message_burst: int = 50
+    # Host names (besides loopback names and literal addresses) and browser Origins (besides loopback
+    # pages) this server answers; "*" in allowed_hosts turns the Host check off (behind a proxy).
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()

@@ -10,7 +10,14 @@ from aiohttp import web
 from im_desktop import __version__, usersig
 from im_desktop.protocol.errors import ErrorCode, ImError
 from im_desktop.protocol.models import CloseCode, Platform, check_user_id
-from im_desktop.server.http import bearer_token, json_response, optional_str, read_json, required_str
+from im_desktop.server.http import (
+    bearer_token,
+    display_str,
+    json_response,
+    read_json,
+    required_label,
+    required_str,
+)
 from im_desktop.server.hub import PLATFORM_NAME, Hub, login_object
 from im_desktop.server.policy import LoginPolicy
 from im_desktop.server.sessions import SessionService, session_to_wire
@@ -67,9 +74,11 @@ class ImApi:
         except ValueError:
             names = ", ".join(p.value for p in Platform)
             raise ImError(ErrorCode.ACCOUNT_INVALID_PARAMETERS, f"'platform' must be one of: {names}.") from None
-        device_id = required_str(body, "device_id", 128)
-        device_name = optional_str(body, "device_name", 128) or platform.value
-        session, token = self.service.login(user_id, user_sig, platform, device_id, device_name)
+        device_id = required_label(body, "device_id", 128)
+        device_name = display_str(body, "device_name", 128) or platform.value
+        # The peer's address (a proxy's, behind one): lock-out counts per UserID and address.
+        client = request.remote or ""
+        session, token = self.service.login(user_id, user_sig, platform, device_id, device_name, client)
         return json_response({
             "token": token,
             "session": session_to_wire(session, online=False),
@@ -104,7 +113,9 @@ class ImApi:
     # -- operator API ---------------------------------------------------------------------------
     def _require_admin(self, request: web.Request) -> None:
         given = bearer_token(request) or ""
-        if not hmac.compare_digest(given.encode(), self.service.config.keys.admin_key.encode()):
+        expected = self.service.config.keys.admin_key
+        # compare_digest("", "") is True: an empty key must never open the operator API (fail closed).
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
             raise ImError(ErrorCode.ADMIN_REQUIRED)
 
     async def admin_kick(self, request: web.Request) -> web.Response:

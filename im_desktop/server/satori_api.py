@@ -11,6 +11,7 @@ from aiohttp import web
 from im_desktop.protocol.errors import ErrorCode, ImError
 from im_desktop.server.http import (
     bearer_token,
+    clean_text,
     json_response,
     optional_int,
     optional_str,
@@ -18,12 +19,14 @@ from im_desktop.server.http import (
     required_str,
 )
 from im_desktop.server.hub import PLATFORM_NAME, Hub, login_object
+from im_desktop.server.ratelimit import KeyedBuckets
 from im_desktop.server.sessions import SessionService
 from im_desktop.server.store import LOBBY_GUILD, MessageRow, SessionRow, Store
 
 __all__ = ["SatoriApi"]
 
 _PAGE = 100
+_MAX_SEQ = 2**63 - 1  # SQLite's INTEGER
 Resource = Callable[[SessionRow, dict[str, Any]], Awaitable[Any]]
 
 
@@ -45,6 +48,8 @@ class SatoriApi:
         self.service = service
         self.store: Store = service.store
         self.hub = hub
+        config = service.config
+        self._sends = KeyedBuckets[str](config.message_rate, config.message_burst, service.clock)
         self.methods: dict[str, Resource] = {
             "login.get": self.login_get,
             "user.get": self.user_get,
@@ -175,7 +180,9 @@ class SatoriApi:
 
     async def message_create(self, session: SessionRow, body: dict[str, Any]) -> Any:
         channel = self._readable_channel(session, body)
-        content = required_str(body, "content", self.service.config.max_content_bytes)
+        content = clean_text(required_str(body, "content", self.service.config.max_content_bytes))
+        if not content:
+            raise ImError(ErrorCode.ACCOUNT_INVALID_PARAMETERS, "'content' has no text.")
         # `nonce` is this server's extension: a client retrying a send after a lost reply gets the
         # first message back instead of a duplicate.
         nonce = optional_str(body, "nonce", 64)
@@ -183,6 +190,8 @@ class SatoriApi:
             existing = self.store.find_by_nonce(session.user_id, nonce)
             if existing is not None:
                 return [existing.to_wire()]
+        # After the nonce lookup: a retry of a stored send is answered even when the sender is over its rate.
+        self._sends.check(session.user_id, "messages")
         now = self.service.clock()
         with self.store.transaction():
             message = self.store.add_message(channel["id"], session.user_id, content, now, nonce)
@@ -212,6 +221,7 @@ class SatoriApi:
 def _message_token(token: str | None) -> int | None:
     if token is None:
         return None
-    if not token.isdecimal():
+    # isascii(): isdecimal() alone lets other scripts' digits through.
+    if not (token.isascii() and token.isdecimal()) or int(token) > _MAX_SEQ:
         raise ImError(ErrorCode.ACCOUNT_INVALID_PARAMETERS, "That is not a message id of this server.")
     return int(token)

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import logging
 import secrets
-from collections import deque
+import sqlite3
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -16,7 +16,9 @@ from im_desktop.protocol.errors import ErrorCode, ImError
 from im_desktop.protocol.models import CloseCode, KickReason, LoginStatus, Opcode, Platform, check_user_id
 from im_desktop.server.config import ServerConfig
 from im_desktop.server.hub import Connection, Hub, login_object
+from im_desktop.server.lockout import Lockout
 from im_desktop.server.policy import LoginPolicy, pick_victims
+from im_desktop.server.retention import Retention
 from im_desktop.server.store import SessionRow, Store
 
 __all__ = ["SessionService", "session_to_wire"]
@@ -45,34 +47,6 @@ def session_to_wire(session: SessionRow, online: bool) -> dict[str, Any]:
     }
 
 
-class _Lockout:
-    """Counts failed logins per UserID and locks the account for a while after too many (70050)."""
-
-    def __init__(self, config: ServerConfig) -> None:
-        self._config = config
-        self._failures: dict[str, deque[float]] = {}
-        self._locked_until: dict[str, float] = {}
-
-    def check(self, user_id: str, now: float) -> None:
-        until = self._locked_until.get(user_id)
-        if until is not None:
-            if now < until:
-                raise ImError(ErrorCode.ACCOUNT_FREQ_LIMIT)
-            del self._locked_until[user_id]
-
-    def failed(self, user_id: str, now: float) -> None:
-        window = self._failures.setdefault(user_id, deque())
-        window.append(now)
-        while window and window[0] < now - self._config.lockout_window:
-            window.popleft()
-        if len(window) >= self._config.lockout_failures:
-            self._locked_until[user_id] = now + self._config.lockout_duration
-            del self._failures[user_id]
-
-    def succeeded(self, user_id: str) -> None:
-        self._failures.pop(user_id, None)
-
-
 class SessionService:
     """Owns every change to a session's state; the HTTP and WebSocket handlers only call it."""
 
@@ -81,7 +55,9 @@ class SessionService:
         self.store = store
         self.hub = hub
         self.clock = clock
-        self._lockout = _Lockout(config)
+        self.lockout = Lockout(config.lockout_failures, config.lockout_window, config.lockout_duration,
+                               config.lockout_max_entries)  # fmt: skip
+        self.retention = Retention(config, store)
         self._tasks: set[asyncio.Task[Any]] = set()
         saved = store.get_setting(_POLICY_SETTING)
         self.policy = LoginPolicy.from_wire(json.loads(saved)) if saved else LoginPolicy()
@@ -92,18 +68,19 @@ class SessionService:
 
     # -- login, renew, logout -------------------------------------------------------------------
     def login(
-        self, user_id: str, user_sig: str, platform: Platform, device_id: str, device_name: str
+        self, user_id: str, user_sig: str, platform: Platform, device_id: str, device_name: str, client: str = ""
     ) -> tuple[SessionRow, str]:
-        """Verify the ticket, sign the user up if new, apply the policy, and open a session."""
+        """Verify the ticket, sign the user up if new, apply the policy, and open a session. `client` is the
+        caller's address: failures lock out (70050) only that address's further failures for this UserID."""
         check_user_id(user_id)
         now = self.clock()
-        self._lockout.check(user_id, now)
         try:
             info = self._verify(user_id, user_sig, now)
         except ImError:
-            self._lockout.failed(user_id, now)
+            if self.lockout.failed(user_id, client, now):
+                raise ImError(ErrorCode.ACCOUNT_FREQ_LIMIT) from None
             raise
-        self._lockout.succeeded(user_id)
+        self.lockout.succeeded(user_id, client)
         session = SessionRow(
             id=secrets.token_hex(8), user_id=user_id, platform=platform, device_id=device_id,
             device_name=device_name, created_at=now, sig_expires_at=info.expires_at, state="active", ended=None,
@@ -153,6 +130,10 @@ class SessionService:
     def _verify(self, user_id: str, user_sig: str, now: float) -> usersig.UserSigInfo:
         keys = self.config.keys
         info = usersig.verify(user_sig, sdkappid=keys.sdkappid, key=keys.secret_key, identifier=user_id, now=now)
+        if info.issued_at > now + self.config.ticket_future_skew:
+            # An operator kick invalidates tickets dated before it; one dated years ahead would outlive it.
+            raise ImError(ErrorCode.USERSIG_CHECK_FAILED, "The UserSig is dated in the future; check the clock of "
+                          "the server that issued it.")  # fmt: skip
         if info.issued_at < self.store.sig_not_before(user_id):
             raise ImError(ErrorCode.ACCOUNT_INVALID_USERSIG)
         return info
@@ -194,6 +175,24 @@ class SessionService:
             for conn in self.hub.all():
                 if conn.session.sig_expires_at < now:
                     self._expire(conn.session)
+
+    async def housekeeping(self) -> None:
+        """Sweep the lock-out table, and prune by retention every `retention_interval`. A failed sweep is logged
+        and tried again next time: a full disk must not end the loop."""
+        next_retention = 0.0
+        while True:
+            await asyncio.sleep(self.config.housekeeping_interval)
+            now = self.clock()
+            self.lockout.sweep(now)
+            if now < next_retention:
+                continue
+            next_retention = now + self.config.retention_interval
+            try:
+                await self.retention.sweep(now)
+            except sqlite3.Error as exc:  # a full disk, a locked or damaged file: say it in one line
+                log.warning("retention sweep failed (%s); trying again in %.0f s", exc, self.config.retention_interval)
+            except Exception:
+                log.exception("retention sweep failed; trying again in %.0f s", self.config.retention_interval)
 
     def _expire(self, session: SessionRow) -> SessionRow:
         info = self._kick_info(KickReason.USER_SIG_EXPIRED, self.clock(), by=None, code=ErrorCode.USERSIG_EXPIRED)

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from im_desktop.private_files import PRIVATE_FILE_MODE, ensure_private_file, private_dir, warn_if_open
 from im_desktop.protocol.models import Platform
+from im_desktop.server.config import StartupError
 
 __all__ = ["LOBBY_CHANNEL", "LOBBY_GUILD", "MessageRow", "SessionRow", "Store", "hash_token"]
 
@@ -89,20 +91,47 @@ class MessageRow:
         }
 
 
+def _open(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")  # a file that is not a database fails here
+        db.execute("PRAGMA synchronous=NORMAL")
+        # A damaged one only fails here. quick_check reads every page once: about a second per GB at start.
+        verdict = db.execute("PRAGMA quick_check(1)").fetchone()
+        if verdict is None or verdict[0] != "ok":
+            lines = [ln for ln in str(verdict[0] if verdict else "no answer").splitlines() if "***" not in ln]
+            raise sqlite3.DatabaseError(f"quick_check: {(lines or ['?'])[0][:200]}")
+        db.executescript(_SCHEMA)
+        db.execute(
+            "INSERT OR IGNORE INTO channels(id, type, name, guild_id) VALUES (?, 0, 'General', ?)",
+            (LOBBY_CHANNEL, LOBBY_GUILD),
+        )
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 class Store:
     """All durable state. WAL mode: a crash of the process loses nothing that was committed."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._db.execute(
-            "INSERT OR IGNORE INTO channels(id, type, name, guild_id) VALUES (?, 0, 'General', ?)",
-            (LOBBY_CHANNEL, LOBBY_GUILD),
-        )
+        """Open (or create) the database, private to this user, and check it whole: a damaged file stops the
+        start with StartupError naming it, instead of answering 500s for whatever sits on a bad page."""
+        try:
+            private_dir(path.parent)
+            ensure_private_file(path)  # before SQLite creates it 0644, and its -wal and -shm files after it
+            self._db = _open(path)
+        except sqlite3.OperationalError as exc:  # locked, read-only, no space, I/O error: the file may be fine
+            raise StartupError(f"The database {path} cannot be opened ({exc}).") from None
+        except sqlite3.DatabaseError as exc:
+            raise StartupError(f"The database {path} is damaged ({exc}); restore it from a backup, or move it "
+                               "away to start with an empty one.") from None  # fmt: skip
+        except OSError as exc:
+            raise StartupError(f"The database {path} cannot be opened ({exc.strerror or exc}).") from None
+        for suffix in ("", "-wal", "-shm"):
+            warn_if_open(path.with_name(path.name + suffix), "database file", PRIVATE_FILE_MODE)
 
     def close(self) -> None:
         self._db.close()
@@ -228,6 +257,50 @@ class Store:
     def max_sn(self) -> int:
         row = self._db.execute("SELECT MAX(sn) FROM events").fetchone()
         return int(row[0] or 0)
+
+    # -- retention ------------------------------------------------------------------------------
+    def prune_sessions(self, after_rowid: int, ended_before: float, batch: int) -> tuple[int, int]:
+        """Look at up to `batch` sessions past `after_rowid`; delete those that ended before `ended_before` or
+        whose ticket ran out before it. Returns (the last rowid looked at, 0 when none were left; rows deleted)."""
+        row = self._db.execute(
+            "SELECT MAX(rowid) FROM (SELECT rowid FROM sessions WHERE rowid > ? ORDER BY rowid LIMIT ?)",
+            (after_rowid, batch),
+        ).fetchone()
+        last = int(row[0] or 0)
+        if not last:
+            return 0, 0
+        cur = self._db.execute(
+            "DELETE FROM sessions WHERE rowid > ? AND rowid <= ? AND (sig_expires_at < ? OR (state != 'active'"
+            " AND COALESCE(CASE WHEN json_valid(ended_json) THEN json_extract(ended_json, '$.at') END, 0) < ?))",
+            (after_rowid, last, int(ended_before), int(ended_before * 1000)),
+        )
+        return last, cur.rowcount
+
+    def prune_events(self, older_than_ms: int, keep_newest: int, batch: int) -> int:
+        """Delete up to `batch` of the oldest events: those dated before `older_than_ms` or beyond the newest
+        `keep_newest`; return how many. The newest event always stays, so that max_sn() and oldest_sn() still
+        tell how far the log reaches: a resume from before oldest_sn() is known to have missed events."""
+        newest = self.max_sn()
+        beyond_count = newest - max(keep_newest, 1)
+        rows = self._db.execute(
+            "SELECT sn, CASE WHEN json_valid(body) THEN json_extract(body, '$.timestamp') END FROM events"
+            " WHERE sn < ? ORDER BY sn LIMIT ?",
+            (newest, batch),
+        ).fetchall()
+        last = 0
+        for sn, timestamp in rows:
+            dated = isinstance(timestamp, int | float)  # an event without a date counts as old
+            if sn > beyond_count and dated and timestamp >= older_than_ms:
+                break  # the log is in time order: every later event is as young
+            last = sn
+        if not last:
+            return 0
+        return self._db.execute("DELETE FROM events WHERE sn <= ?", (last,)).rowcount
+
+    def oldest_sn(self) -> int | None:
+        """The oldest `sn` still in the event log (retention prunes older ones), None if the log is empty."""
+        row = self._db.execute("SELECT MIN(sn) FROM events").fetchone()
+        return None if row[0] is None else int(row[0])
 
     def events_after(self, sn: int, user_id: str, limit: int) -> list[tuple[int, dict[str, Any]]]:
         rows = self._db.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -14,44 +15,75 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from im_desktop.protocol.errors import ImError
 from im_desktop.protocol.models import CloseCode, Opcode
 from im_desktop.server.hub import Connection, Hub, login_object
+from im_desktop.server.replay import ReplayGate, plan_resume, replay
 from im_desktop.server.sessions import SessionService, session_to_wire
 
-__all__ = ["EventStream"]
+__all__ = ["FRAME_BURST", "FRAME_RATE", "MAX_TOKEN_CHARS", "EventStream"]
 
 log = logging.getLogger(__name__)
 
-_REPLAY_BATCH = 500
 _PONG = json.dumps({"op": int(Opcode.PONG), "body": {}})
+# Frames one socket may send: a token bucket of FRAME_BURST frames refilled at FRAME_RATE per second. A client
+# sends IDENTIFY once and a PING every 8-10 s (ours, Koishi, satori-python), so this is two orders of magnitude
+# above need, yet a flood is cut after a few milliseconds instead of being answered at 80k frames/s.
+FRAME_RATE = 20.0
+FRAME_BURST = 100
+MAX_TOKEN_CHARS = 512  # ours are 43; a longer one cannot be valid, and is not worth hashing
+_SN_CEILING = 2**63  # SQLite integers are signed 64-bit: a larger `sn` can be no position in the log
+# How long a closing socket waits for the peer's close frame. Ours is already out; waiting longer only lets a
+# peer that ignores it keep the server reading (aiohttp's default is 10 s).
+_CLOSE_WAIT = 2.0
+_CLOSED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 
 
-class _BadFrame(Exception):
-    """A frame that is not a Satori signal."""
+class _Refused(Exception):
+    """A frame this server closes the socket for, with the documented close code."""
+
+    def __init__(self, code: CloseCode, why: str) -> None:
+        super().__init__(why)
+        self.code = code
+        self.why = why
 
 
 def _parse(text: str) -> tuple[int, dict[str, Any]]:
     try:
         frame = json.loads(text)
-    except ValueError:
-        raise _BadFrame from None
+    except (ValueError, RecursionError):  # deep nesting overflows the parser's stack: garbage like any other
+        raise _Refused(CloseCode.INVALID_MESSAGE, "not JSON, or nested too deeply") from None
     if not isinstance(frame, dict):
-        raise _BadFrame
+        raise _Refused(CloseCode.INVALID_MESSAGE, "not a JSON object")
     op, body = frame.get("op"), frame.get("body")
     if not isinstance(op, int) or isinstance(op, bool) or op not in Opcode._value2member_map_:
-        raise _BadFrame
+        raise _Refused(CloseCode.INVALID_MESSAGE, "no known op")
     if body is None:
         body = {}  # satori-python and others send PING without a body
     if not isinstance(body, dict):
-        raise _BadFrame
+        raise _Refused(CloseCode.INVALID_MESSAGE, "body is not an object")
     return op, body
 
 
 def _resume_point(body: dict[str, Any]) -> int | None:
+    """IDENTIFY's `sn`: absent or null means a fresh start; anything but a whole number in 0..2^63-1 is refused."""
     # The spec says `sn`; servers and clients from before 2024-12 say `sequence`.
     for key in ("sn", "sequence"):
         value = body.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return value
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < _SN_CEILING:
+            raise _Refused(CloseCode.INVALID_MESSAGE, f"'{key}' is not a whole number from 0 to 2^63-1")
+        return value
     return None
+
+
+def _token(body: dict[str, Any]) -> str:
+    token = body.get("token")
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
+        raise _Refused(CloseCode.INVALID_TOKEN, "no token, or not a string of 1-512 characters")
+    try:
+        token.encode()
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape: it cannot be hashed, so it matches nothing
+        raise _Refused(CloseCode.INVALID_TOKEN, "the token is not valid Unicode") from None
+    return token
 
 
 @dataclass(eq=False, slots=True)
@@ -59,10 +91,22 @@ class _Socket:
     """A WebSocket on /v1/events, identified or not yet."""
 
     ws: web.WebSocketResponse
+    peer: str
     conn: Connection | None = None
     opened_at: float = field(default_factory=time.monotonic)
     last_heard: float = field(default_factory=time.monotonic)
+    frame_tokens: float = FRAME_BURST
     closing: bool = False
+    replay: asyncio.Task[None] | None = None
+
+    def take_frame(self, now: float) -> bool:
+        """Spend one frame of the budget (refilled since the last frame); False once it is spent."""
+        self.frame_tokens = min(FRAME_BURST, self.frame_tokens + (now - self.last_heard) * FRAME_RATE)
+        self.last_heard = now
+        if self.frame_tokens < 1.0:
+            return False
+        self.frame_tokens -= 1.0
+        return True
 
 
 class EventStream:
@@ -72,39 +116,65 @@ class EventStream:
         self.service = service
         self.hub = hub
         self._sockets: set[_Socket] = set()
+        self._replays = ReplayGate()
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(max_msg_size=self.service.config.max_frame_bytes)
+        # autoping off: protocol-level pings are answered here, so that they count against the frame budget.
+        ws = web.WebSocketResponse(max_msg_size=self.service.config.max_frame_bytes, autoping=False,
+                                   timeout=_CLOSE_WAIT)  # fmt: skip
         await ws.prepare(request)
-        socket = _Socket(ws)
+        socket = _Socket(ws, request.remote or "?")
         self._sockets.add(socket)
         try:
-            while not ws.closed:
-                # No timeout here: one sweeper enforces IDENTIFY and heartbeat deadlines for all sockets,
-                # instead of a timer per socket per frame.
-                msg = await ws.receive()
-                socket.last_heard = time.monotonic()
-                if msg.type is not WSMsgType.TEXT:
-                    if msg.type is WSMsgType.BINARY:
-                        await ws.close(code=CloseCode.INVALID_MESSAGE, message=b"invalid message")
-                    break  # CLOSE, CLOSING, CLOSED, or ERROR (e.g. a frame over the size limit)
-                try:
-                    op, body = _parse(msg.data)
-                except _BadFrame:
-                    await ws.close(code=CloseCode.INVALID_MESSAGE, message=b"invalid message")
-                    break
-                if op == Opcode.PING:
-                    await ws.send_str(_PONG)
-                elif op == Opcode.IDENTIFY and socket.conn is None:
-                    socket.conn = await self._identify(ws, body)
-                    if socket.conn is None:
-                        break
+            await self._serve(socket)
+        except _Refused as refused:
+            log.info("event stream from %s closed with %d: %s", socket.peer, refused.code, refused.why)
+            await ws.close(code=refused.code, message=refused.why.encode())
+        except ConnectionError:
+            pass  # a PONG to a socket that was closing meanwhile (by its peer, or by a kick): nothing to report
+        except Exception:
+            # Past prepare() the response is a WebSocket: an exception escaping from here would make aiohttp
+            # write an HTTP 500 into it. Log the bug once and close the socket cleanly instead.
+            log.exception("event stream from %s: internal error", socket.peer)
+            with contextlib.suppress(Exception):
+                await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
         finally:
             self._sockets.discard(socket)
+            if socket.replay is not None:
+                socket.replay.cancel()
             if socket.conn is not None:
                 socket.conn.stop()
                 self.hub.detach(socket.conn)
         return ws
+
+    async def _serve(self, socket: _Socket) -> None:
+        ws = socket.ws
+        while not ws.closed:
+            # No timeout here: one sweeper enforces IDENTIFY and heartbeat deadlines for all sockets,
+            # instead of a timer per socket per frame.
+            msg = await ws.receive()
+            if msg.type in _CLOSED:
+                return  # the peer closed, or a frame over the size limit (aiohttp closed with 1009)
+            if not socket.take_frame(time.monotonic()):
+                log.warning("event stream from %s sent frames faster than %.0f/s; closed with %d",
+                            socket.peer, FRAME_RATE, CloseCode.RATE_LIMITED)  # fmt: skip
+                await ws.close(code=CloseCode.RATE_LIMITED, message=b"rate limited")
+                return
+            if msg.type is WSMsgType.PING:
+                await ws.pong(msg.data)
+                continue
+            if msg.type is WSMsgType.PONG:
+                continue
+            if msg.type is not WSMsgType.TEXT:
+                raise _Refused(CloseCode.INVALID_MESSAGE, "binary frame")
+            op, body = _parse(msg.data)
+            if socket.conn is None:
+                # Before IDENTIFY only IDENTIFY counts: a PING gets no PONG (the socket must still identify
+                # within the deadline), so an anonymous socket costs the server nothing but a parse.
+                if op == Opcode.IDENTIFY and not await self._identify(socket, body):
+                    return
+            elif op == Opcode.PING:
+                await ws.send_str(_PONG)
 
     async def watch_deadlines(self) -> None:
         """Close sockets that never identified, or went silent past the heartbeat timeout."""
@@ -123,41 +193,55 @@ class EventStream:
                     socket.closing = True
                     self.service.spawn(socket.ws.close(code=CloseCode.HEARTBEAT_TIMEOUT, message=b"timeout"))
 
-    async def _identify(self, ws: web.WebSocketResponse, body: dict[str, Any]) -> Connection | None:
-        token = body.get("token")
-        token = token if isinstance(token, str) else None
+    async def _identify(self, socket: _Socket, body: dict[str, Any]) -> bool:
+        """Authenticate, attach, send READY, and start the replay (or re-sync); False if the socket was closed."""
+        resume_from = _resume_point(body)
+        token = _token(body)
         try:
             session = self.service.authenticate(token)
         except ImError:
-            await self._refuse(ws, token)
-            return None
-        resume_from = _resume_point(body)
+            await self._refuse(socket, token)
+            return False
         store = self.service.store
-        conn = Connection(ws, session, last_sn=resume_from if resume_from is not None else store.max_sn())
+        # Planned and attached in one step (no await in between): an event logged after `newest` is published
+        # to the attached connection's outbox, one logged before it is in the replay.
+        plan = plan_resume(resume_from, store.max_sn(), store.oldest_sn())
+        conn = socket.conn = Connection(socket.ws, session, last_sn=plan.sn)
         old = self.hub.attach(conn)  # online from here on; live events wait in its outbox
         if old is not None:
             self.service.spawn(old.close(WSCloseCode.OK, "superseded by a newer connection of this session"))
         ready = {
             "logins": [login_object(session.user_id)],
             "proxy_urls": [],
-            "sn": conn.last_sn,
+            "sn": plan.sn,
+            "resync": plan.resync,
             "session": session_to_wire(session, online=True),
             "heartbeat_interval": self.service.config.heartbeat_interval,
         }
         await conn.send(Opcode.READY, ready)
-        # Replay from the durable log; the writer then skips queued events the replay already sent.
-        while batch := store.events_after(conn.last_sn, conn.user_id, _REPLAY_BATCH):
-            for sn, event in batch:
-                await conn.send_stored_event(sn, event)
-        conn.start_streaming()
-        return conn
+        if plan.replays:
+            # In a task of its own, so that this socket's PINGs are answered while its replay runs.
+            socket.replay = asyncio.get_running_loop().create_task(self._replay(conn, plan.replay_to), name="replay")
+        else:
+            conn.start_streaming()
+        return True
 
-    async def _refuse(self, ws: web.WebSocketResponse, token: str | None) -> None:
+    async def _replay(self, conn: Connection, upto: int) -> None:
+        """Replay from the durable log; the writer then skips queued events the replay already sent."""
+        try:
+            async with self._replays.slot(conn.user_id):
+                if await replay(conn, self.service.store, upto, self._replays.share):
+                    conn.start_streaming()
+        except Exception:
+            log.exception("replay for session %s failed; closing its socket so that it resumes", conn.session.id)
+            await conn.close(WSCloseCode.INTERNAL_ERROR, "replay failed; resume")
+
+    async def _refuse(self, socket: _Socket, token: str) -> None:
         """Explain an ended session with `login-removed` (kicked while offline, say), or reject the token."""
-        session = self.service.store.session_by_token(token) if token else None
+        ws = socket.ws
+        session = self.service.store.session_by_token(token)
         if session is None or session.state not in ("kicked", "expired"):
-            await ws.close(code=CloseCode.INVALID_TOKEN, message=b"invalid token")
-            return
+            raise _Refused(CloseCode.INVALID_TOKEN, "unknown or logged-out token")
         body, close = self.service.ended_event(session)
         await ws.send_str(json.dumps({"op": int(Opcode.EVENT), "body": {"sn": 0, **body}}))
         await ws.close(code=close, message=str((session.ended or {}).get("reason", "ended")).encode())

@@ -30,11 +30,15 @@ from im_desktop import usersig
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # run as a script: make the `tests` package importable
 from tests.bench import wsload  # noqa: E402
+from tests.bench.fd_attack import run_fd_attack  # noqa: E402
+from tests.bench.replay_storm import replay_storm  # noqa: E402
 
 RESULTS_FILE = HERE / "results" / "server.json"
 TARGET_SESSIONS = 10_000
 TARGET_LOGINS_PER_SECOND = 1_000.0
 TARGET_KICK_P99_MS = 50.0
+TARGET_STORM_P99_MS = 50.0  # bystanders' PING->PONG while 20 clients resume at once
+TARGET_ATTACK_SUCCESS = 0.99  # legitimate logins that succeed during the 520-connection attack
 SETTLE_SECONDS = 2.0  # after the last connect, before reading the RSS
 KICK_WINDOW_SHARE = 0.8  # kicks are spread over this share of the hold
 NOISY_CPU_PERCENT = 25.0  # other processes using more than this (of one core) make a phase's figures suspect
@@ -269,6 +273,23 @@ async def bench_satori_peer(args: argparse.Namespace, results: Result) -> None:
         peer["server_log_lines"], peer["server_log_head"] = server.output_lines_while_serving, server.output_head
 
 
+async def bench_hardening(args: argparse.Namespace, results: Result) -> None:
+    """Hostile load: 20 clients resuming from far back at once (re-sync), and from the furthest point the
+    server still replays; then 520 idle and slowloris connections under a 512-descriptor limit."""
+    hard: Result = results.setdefault("hardening", {})
+    with tempfile.TemporaryDirectory(prefix="im-bench-storm-") as data_dir:
+        server = await ServerUnderTest.start([
+            sys.executable, "-m", "im_desktop.server", "--host", "127.0.0.1", "--port", "0", "--print-url",
+            "--data-dir", data_dir, "--sandbox", "--log-level", "WARNING",
+        ], signal.SIGTERM)  # fmt: skip
+        try:
+            hard["storm_resync"] = await replay_storm(server.base_url, Path(data_dir), events=10_000)
+            hard["storm_replay"] = await replay_storm(server.base_url, Path(data_dir), events=1_000, behind=1_000)
+        finally:
+            hard["storm_exit_code"] = await server.stop()
+    hard["fd_attack"] = await run_fd_attack(nofile=512, attackers=520, duration=10.0)
+
+
 # -- report ---------------------------------------------------------------------------------------
 def ms(summary: Result | None, keys: tuple[str, ...] = ("p50", "p99")) -> str:
     if not summary or not summary.get("count"):
@@ -315,8 +336,26 @@ def table_rows(results: Result) -> list[tuple[str, str, str, str]]:
         ["kick latency p50 / p99 / max (ms)", ms(kicks.get("latency_ms"), ("p50", "p99", "max")), no_login, ""],
         ["server log lines before shutdown", str(ours.get("server_log_lines", "n/a")),
          str(peer.get("server_log_lines", absent)), ""],
+        *hardening_rows(results.get("hardening") or {}),
     ]  # fmt: skip
     return [(a, b, c, d) for a, b, c, d in rows]
+
+
+def hardening_rows(hard: Result) -> list[list[str]]:
+    if not hard:
+        return []
+    resync, replayed, attack = hard.get("storm_resync", {}), hard.get("storm_replay", {}), hard.get("fd_attack", {})
+    logins = attack.get("logins", {})
+    return [
+        ["bystander PING->PONG p50 / p99 (ms), 20 resuming from sn 0 of 10k events (re-sync)",
+         ms(resync.get("bystander_rtt_ms")), "", ""],
+        ["bystander PING->PONG p50 / p99 (ms), 20 replaying 1,000 events each",
+         ms(replayed.get("bystander_rtt_ms")), "", ""],
+        ["legitimate logins OK during 520 idle/slowloris connections at nofile 512",
+         f"{logins.get('ok', 0)} / {logins.get('attempted', 0)} ({logins.get('success_rate', 0) * 100:.1f} %)", "", ""],
+        ["  their latency p50 / p99 (ms); server log during the attack (bytes)",
+         f"{ms(logins.get('latency_ms'))}; {attack.get('server_log_bytes_during_attack', 'n/a')}", "", ""],
+    ]  # fmt: skip
 
 
 def target_checks(results: Result) -> list[Result]:
@@ -337,7 +376,23 @@ def target_checks(results: Result) -> list[Result]:
         {"target": f"kick p99 < {TARGET_KICK_P99_MS:.0f} ms", "measured": f"p99 {kick_p99} ms over "
          f"{kicks.get('completed', 0)} of {kicks.get('attempted', 0)} kicks",
          "verdict": "SKIP" if not results["config"]["kicks"] else "PASS" if kicks_ok else "FAIL"},
+        *hardening_checks(results.get("hardening")),
     ]  # fmt: skip
+
+
+def hardening_checks(hard: Result | None) -> list[Result]:
+    if not hard:
+        return [{"target": "hostile load", "measured": "skipped", "verdict": "SKIP"}]
+    checks = []
+    for key, what in (("storm_resync", "re-sync storm"), ("storm_replay", "replay storm")):
+        p99 = (hard.get(key, {}).get("bystander_rtt_ms") or {}).get("p99")
+        checks.append({"target": f"bystander PING->PONG p99 < {TARGET_STORM_P99_MS:.0f} ms during the {what}",
+                       "measured": f"p99 {p99} ms", "verdict": "PASS" if p99 is not None and
+                       p99 < TARGET_STORM_P99_MS else "FAIL"})  # fmt: skip
+    rate = hard.get("fd_attack", {}).get("logins", {}).get("success_rate", 0.0)
+    checks.append({"target": f">= {TARGET_ATTACK_SUCCESS * 100:.0f} % logins OK during the 520-connection attack",
+                   "measured": f"{rate * 100:.1f} %", "verdict": "PASS" if rate >= TARGET_ATTACK_SUCCESS else "FAIL"})
+    return checks
 
 
 def noise_notes(results: Result) -> list[str]:
@@ -367,11 +422,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--logins", type=int, default=5_000, help="logins in the timed batch (default 5000)")
     p.add_argument("--kicks", type=int, default=200, help="kicks measured during the hold (default 200)")
     p.add_argument("--skip-peer", action="store_true", help="do not run satori-python-server")
+    p.add_argument("--skip-hardening", action="store_true", help="do not run the replay storm and the fd attack")
     p.add_argument("--login-procs", type=int, default=1, help="processes sending the logins (default 1)")
     p.add_argument("--login-concurrency", type=int, default=64, help="logins in flight in all (default 64)")
     p.add_argument("--holder-procs", type=int, default=1, help="processes holding the sessions (default 1)")
     p.add_argument("--connect-concurrency", type=int, default=200, help="handshakes in flight (default 200)")
-    p.add_argument("--time-limit", type=float, default=480.0, help="abort after this many seconds (default 480)")
+    p.add_argument("--time-limit", type=float, default=720.0, help="abort after this many seconds (default 720)")
     return p.parse_args()
 
 
@@ -380,6 +436,8 @@ async def run(args: argparse.Namespace, results: Result) -> None:
         await bench_im_desktop(args, results)
         if not args.skip_peer:
             await bench_satori_peer(args, results)
+        if not args.skip_hardening:
+            await bench_hardening(args, results)
 
 
 def main() -> int:

@@ -130,6 +130,8 @@ class RunningServer:
     async def post(self, path: str, body: Any = None, *, headers: dict[str, str] | None = None,
                    data: bytes | io.BytesIO | None = None, method: str = "POST") -> Reply:  # fmt: skip
         payload = data if data is not None else (json.dumps(body).encode() if body is not None else None)
+        if payload is not None:  # as every client does (the server refuses undeclared bodies with 90415)
+            headers = {"Content-Type": "application/json", **(headers or {})}
         async with self.http.request(method, self.url + path, data=payload, headers=headers) as resp:
             text = await resp.text()
             try:

@@ -19,10 +19,11 @@ pytestmark = pytest.mark.slow
 
 
 @asynccontextmanager
-async def server_process(data_dir: Path, port: int = 0) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+async def server_process(data_dir: Path, port: int = 0, *extra: str
+                         ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:  # fmt: skip
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "im_desktop.server", "--port", str(port), "--data-dir", str(data_dir),
-        "--sandbox", "--print-url", "--log-level", "WARNING",
+        "--sandbox", "--print-url", "--log-level", "WARNING", *extra,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -156,3 +157,16 @@ async def test_a_second_server_on_the_same_data_folder_refuses_to_start(tmp_path
         alice = await _login(http, url, "alice")  # the first one serves on
         await _send(http, url, alice, "still here")
         assert await _contents(http, url, alice) == ["still here"]
+
+
+@pytest.mark.asyncio
+async def test_allowed_host_names_and_origins_come_from_the_command_line(tmp_path: Path) -> None:
+    async with server_process(tmp_path / "data", 0, "--allow-host", "chat.example.com", "--allow-origin",
+                              "https://chat.example.com") as (_, url), aiohttp.ClientSession() as http:  # fmt: skip
+        async def discovery(**headers: str) -> int:
+            async with http.get(f"{url}/im/v1/discovery", headers=headers) as resp:
+                return resp.status
+
+        assert await discovery(Host="chat.example.com", Origin="https://chat.example.com") == 200
+        assert await discovery(Host="rebound.attacker.example") == 403  # DNS rebinding: a name nobody allowed
+        assert await discovery(Origin="https://evil.example") == 403

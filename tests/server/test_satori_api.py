@@ -182,3 +182,23 @@ async def test_unknown_api_and_wrong_method(server: RunningServer) -> None:
     assert (unknown.status, unknown.code) == (404, 90404)
     wrong = await server.post("/v1/login.get", method="GET", headers=alice.headers())
     assert (wrong.status, wrong.code) == (405, 90405)
+
+
+async def test_message_create_is_rate_limited_per_user(server: RunningServer) -> None:
+    alice, bob = await server.login("alice"), await server.login("bob")
+    config = server.config
+    body = {"channel_id": "general", "content": "spam"}
+    for i in range(config.message_burst):  # a normal burst (an outbox flushed after a reconnect) goes through
+        await alice.ok("message.create", {**body, "nonce": f"n-{i}"})
+    async with server.http.post(server.url + "/v1/message.create", json=body, headers=alice.headers()) as resp:
+        assert resp.status == 429 and resp.headers["Retry-After"] == "1"
+        assert (await resp.json())["code"] == 90429
+    # A retry of a stored send is still answered; the other user is not affected.
+    assert (await alice.api("message.create", {**body, "nonce": "n-0"})).status == 200
+    await bob.ok("message.create", body)
+    server.clock.advance(1.0)  # the steady rate comes back
+    for _ in range(int(config.message_rate)):
+        await alice.ok("message.create", body)
+    assert (await alice.api("message.create", body)).code == 90429
+    page = await bob.ok("message.list", {"channel_id": "general", "limit": 100})
+    assert len(page["data"]) == config.message_burst + 1 + int(config.message_rate)

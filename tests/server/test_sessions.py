@@ -87,15 +87,16 @@ async def test_bad_tickets_are_refused_with_tencents_codes(server: RunningServer
     assert not await _user_exists(server, "alice")
 
 
-async def test_repeated_failures_lock_the_account_for_a_minute(server: RunningServer) -> None:
+async def test_repeated_failures_lock_out_further_failures_for_a_minute(server: RunningServer) -> None:
     forged = server.sig("alice", key="f" * 64)
     for _ in range(5):
         assert (await server.try_login("alice", sig=forged)).code == 70009
-    locked = await server.try_login("alice")  # even a good ticket is refused while locked
+    locked = await server.try_login("alice", sig=forged)
     assert (locked.status, locked.code) == (429, 70050)
-    assert (await server.try_login("bob")).status == 200  # other accounts are unaffected
+    assert (await server.try_login("bob", sig=server.sig("bob", key="f" * 64))).code == 70009  # others unaffected
     server.clock.advance(61)
-    assert (await server.try_login("alice")).status == 200
+    assert (await server.try_login("alice", sig=forged)).code == 70009  # the lock is over
+    # A ticket that verifies is never locked out: tests/server/test_lockout.py
 
 
 async def test_single_platform_login_kicks_the_other_device_and_says_who(server: RunningServer) -> None:
@@ -230,3 +231,26 @@ async def test_no_ticket_or_token_reaches_the_log(server: RunningServer, caplog:
     assert "alice" in caplog.text  # the log does say what happened
     for secret in (sig, sig[:40], session.token, server.config.keys.secret_key, server.config.keys.admin_key):
         assert secret not in caplog.text
+
+
+async def test_a_ticket_dated_far_in_the_future_is_refused_and_cannot_outlive_a_kick(server: RunningServer) -> None:
+    now = int(server.clock())
+    decade = server.sig("alice", 86400, issued_at=now + 10 * 365 * 86400)  # minted before the kick
+    await server.login("alice")
+    assert (await server.admin("POST", "kick", {"user_id": "alice"})).body == {"kicked": 1}
+    reply = await server.try_login("alice", sig=decade)
+    assert (reply.status, reply.code) == (401, 70003), reply
+    assert "dated in the future" in reply.body["message"]
+    assert await server.instances("alice") == []
+
+
+async def test_a_ticket_dated_within_the_clock_skew_works(server: RunningServer) -> None:
+    skew = int(server.config.ticket_future_skew)
+    assert skew == 60  # the documented allowance for a business server's clock running ahead
+    now = int(server.clock())
+    assert (await server.try_login("alice", sig=server.sig("alice", issued_at=now + skew))).status == 200
+    refused = await server.try_login("bob", sig=server.sig("bob", issued_at=now + skew + 1))
+    assert refused.code == 70003
+    session = await server.login("carol")  # renewing follows the same rule
+    renew = {"user_sig": server.sig("carol", issued_at=now + 3600)}
+    assert (await server.post("/im/v1/session/renew", renew, headers=session.headers())).code == 70003
