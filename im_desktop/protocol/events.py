@@ -45,6 +45,7 @@ class Ready:
     logins: list[dict[str, Any]]
     sn: int | None
     session: dict[str, Any] | None
+    resync: bool = False  # the server replayed nothing: what it missed must be re-read (message.list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ def _ready(body: dict[str, Any]) -> Ready:
     logins = body.get("logins")
     session = body.get("session")
     return Ready([x for x in logins if isinstance(x, dict)] if isinstance(logins, list) else [], _sn(body.get("sn")),
-                 session if isinstance(session, dict) else None)  # fmt: skip
+                 session if isinstance(session, dict) else None, body.get("resync") is True)  # fmt: skip
 
 
 class EventStream:

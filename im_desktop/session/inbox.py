@@ -47,8 +47,10 @@ class Inbox:
         self._c = controller
 
     def on_ready(self, ready: Ready) -> None:
+        """READY's `sn` is where a fresh connection starts; after a re-sync (the server replayed nothing, the
+        resync that follows every READY reads what was missed) it replaces ours, which is too old to resume."""
         cache = self._c.cache
-        if ready.sn is not None and cache is not None and cache.get_state("last_sn") is None:
+        if ready.sn is not None and cache is not None and (ready.resync or cache.get_state("last_sn") is None):
             cache.set_state("last_sn", ready.sn)
 
     def resume_point(self) -> int | None:
