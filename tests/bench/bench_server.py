@@ -222,13 +222,17 @@ async def hold_sessions(
     }  # fmt: skip
 
 
+async def start_ours(data_dir: str) -> ServerUnderTest:
+    return await ServerUnderTest.start([
+        sys.executable, "-m", "im_desktop.server", "--host", "127.0.0.1", "--port", "0", "--print-url",
+        "--data-dir", data_dir, "--sandbox", "--log-level", "WARNING",
+    ], signal.SIGTERM)  # fmt: skip
+
+
 async def bench_im_desktop(args: argparse.Namespace, results: Result) -> None:
     ours: Result = results.setdefault("im_desktop", {})
     with tempfile.TemporaryDirectory(prefix="im-bench-") as data_dir:
-        server = await ServerUnderTest.start([
-            sys.executable, "-m", "im_desktop.server", "--host", "127.0.0.1", "--port", "0", "--print-url",
-            "--data-dir", data_dir, "--sandbox", "--log-level", "WARNING",
-        ], signal.SIGTERM)  # fmt: skip
+        server = await start_ours(data_dir)
         try:
             keys = json.loads((Path(data_dir) / "server-keys.json").read_text(encoding="utf-8"))
             ours["rss_at_start_bytes"] = server.rss()
@@ -278,10 +282,7 @@ async def bench_hardening(args: argparse.Namespace, results: Result) -> None:
     server still replays; then 520 idle and slowloris connections under a 512-descriptor limit."""
     hard: Result = results.setdefault("hardening", {})
     with tempfile.TemporaryDirectory(prefix="im-bench-storm-") as data_dir:
-        server = await ServerUnderTest.start([
-            sys.executable, "-m", "im_desktop.server", "--host", "127.0.0.1", "--port", "0", "--print-url",
-            "--data-dir", data_dir, "--sandbox", "--log-level", "WARNING",
-        ], signal.SIGTERM)  # fmt: skip
+        server = await start_ours(data_dir)
         try:
             hard["storm_resync"] = await replay_storm(server.base_url, Path(data_dir), events=10_000)
             hard["storm_replay"] = await replay_storm(server.base_url, Path(data_dir), events=1_000, behind=1_000)
