@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QApplication
 
+from im_desktop.attention import Attention
 from im_desktop.cache import CacheError
 from im_desktop.conversations import Conversations
+from im_desktop.preferences import Preferences
 from im_desktop.protocol.errors import ImError
 from im_desktop.protocol.models import LoginStatus
 from im_desktop.sandbox import SandboxServer
@@ -34,9 +36,10 @@ from im_desktop.ui.dialogs import KICK_LOGIN_AGAIN, KICK_QUIT, KickedDialog, Tic
 from im_desktop.ui.login_window import LoginRequest, LoginWindow, ProfileChoice
 from im_desktop.ui.main_window import MainWindow
 from im_desktop.ui.network_watch import NetworkWatch
+from im_desktop.ui.notifications import Notifier
 from im_desktop.ui.qt_async import await_dialog
 from im_desktop.ui.resources import icons_dir
-from im_desktop.ui.server_dialog import ServerDialog
+from im_desktop.ui.server_dialog import ServerDialog, profile_title
 from im_desktop.ui.tray import TrayIcon
 
 if TYPE_CHECKING:
@@ -81,12 +84,16 @@ class DesktopApp(QObject):
         self.main_window.keep_in_tray = self.tray is not None
         self.controller: SessionController | None = None
         self.network = NetworkWatch(self)
-        self.conversations = Conversations(self.main_window, self.tray, lambda: self.controller)
+        self.conversations = Conversations(self.main_window, self.tray, lambda: self.controller, self.spawn)
+        self.notifier = Notifier(self.tray.tray_icon if self.tray is not None else None, self)
+        self.attention = Attention(self.main_window, self.conversations, self.notifier, lambda: self.controller,
+                                   lambda: self.settings.notifications)  # fmt: skip
         self._quit = asyncio.Event()
         self._switching = asyncio.Lock()  # one profile switch at a time, and logins wait for it
         self._server_ready = asyncio.Event()
         self._server_problem = ""  # why the sandbox server could not start, while it cannot
         self._wire_views()
+        self.preferences = Preferences(self)  # the theme, windows that fit the screen, "Settings…"
 
     # -- start and quit -------------------------------------------------------------------------
     async def run(self) -> int:
@@ -96,7 +103,8 @@ class DesktopApp(QObject):
         self.login_window.set_profiles(self._profile_choices(), profile.name)
         self.login_window.set_user_id(self.settings.last_user)
         remembered = self.settings.remember and bool(self.settings.last_user)
-        if not remembered:
+        hidden = self.preferences.start_hidden()  # the tray icon only, until it is clicked
+        if not remembered and not hidden:
             self._show_login()
             log.info("first window shown")
         url = profile.base_url
@@ -104,12 +112,13 @@ class DesktopApp(QObject):
             url = self.sandbox.prepare()
             self.sandbox.launch()  # the server boots in parallel with the session layer's imports
         self.controller = self._make_controller(profile.name, url)
-        if remembered and not self._show_main(self.settings.last_user):  # cached conversations at once
+        if remembered and not self._show_main(self.settings.last_user, show=not hidden):  # cached conversations
             remembered = False
-        if remembered:
-            log.info("first window shown")
+        if remembered or hidden:
+            log.info("started hidden in the tray" if hidden else "first window shown")
         self._show_tray()
         self.network.start()
+        self.spawn("notifier", self.notifier.run())
         if self.options.exit_after == "window":
             self._quit.set()
         if profile.kind == SANDBOX and not await self._start_sandbox():
@@ -179,6 +188,7 @@ class DesktopApp(QObject):
             self.tray.logout_requested.connect(lambda: self.spawn("logout", self._logout()))
             self.tray.quit_requested.connect(self.quit)
         self.network.online_changed.connect(self._on_network)
+        self.notifier.open_requested.connect(self._open_conversation)
 
     def _make_controller(self, profile_name: str, url: str) -> SessionController:
         # Imported here, after the first window is up: httpx, httpx-ws and keyring cost ~0.25 s to import.
@@ -190,8 +200,9 @@ class DesktopApp(QObject):
             self._credentials = CredentialStore()
         platform = {"win32": "Windows", "darwin": "Mac"}.get(sys.platform, "Linux")
         c = SessionController(
-            ServerProfile(profile_name, url), cache_dir=self.paths.cache, credentials=self._credentials,
-            platform=platform, device_id=self.settings.device_id, device_name=socket.gethostname() or platform,
+            ServerProfile(profile_name, url, self.settings.profile(profile_name).route), cache_dir=self.paths.cache,
+            credentials=self._credentials, platform=platform, device_id=self.settings.device_id,
+            device_name=socket.gethostname() or platform,
         )  # fmt: skip
         bar = self.main_window.connection_bar
         c.status_changed.connect(bar.on_status_changed)
@@ -199,6 +210,7 @@ class DesktopApp(QObject):
         c.reconnect_scheduled.connect(bar.on_reconnect_scheduled)
         c.connect_failed.connect(bar.on_connect_failed)
         c.outbox_changed.connect(bar.on_outbox_changed)
+        self.attention.watch(c)  # first: a message read as it arrives is marked before the list refreshes
         self.conversations.watch(c)
         c.kicked_offline.connect(lambda info: self.spawn("kicked", self._on_kicked(info)))
         c.user_sig_expired.connect(lambda: self.spawn("ticket", self._on_ticket_expired()))
@@ -209,7 +221,8 @@ class DesktopApp(QObject):
         return c
 
     def _profile_choices(self) -> list[ProfileChoice]:
-        return [ProfileChoice(p.name, p.title, p.sources, p.sources[0]) for p in self.settings.profiles]
+        return [ProfileChoice(p.name, profile_title(p.kind, p.title), p.sources, p.sources[0])
+                for p in self.settings.profiles]  # fmt: skip
 
     # -- what the user asked for ----------------------------------------------------------------
     async def _login(self, request: LoginRequest) -> None:
@@ -226,8 +239,8 @@ class DesktopApp(QObject):
             assert error is not None
             self.login_window.on_login_failed(int(error.code), error.message)
             return
-        self.settings = Settings(self.settings.profiles, request.profile, request.user_id, request.remember,
-                                 self.settings.device_id)  # fmt: skip
+        self.settings = replace(self.settings, current_profile=request.profile, last_user=request.user_id,
+                                remember=request.remember)  # fmt: skip
         save_settings(self.paths.settings_file, self.settings)
         self.login_window.on_login_succeeded()
         self._show_main(request.user_id)
@@ -238,7 +251,8 @@ class DesktopApp(QObject):
             return
         choice = dialog.choice()
         name = "server-" + hashlib.sha256(choice.base_url.encode()).hexdigest()[:8]
-        profile = ServerProfileSettings(name, choice.title, choice.kind, choice.base_url, choice.ticket_url)
+        profile = ServerProfileSettings(name, choice.title, choice.kind, choice.base_url, choice.ticket_url,
+                                        choice.proxy)  # fmt: skip
         self.settings = self.settings.with_profile(profile)
         save_settings(self.paths.settings_file, self.settings)  # remembered for next time
         self.login_window.set_profiles(self._profile_choices(), name)
@@ -281,8 +295,7 @@ class DesktopApp(QObject):
     async def _logout(self) -> None:
         if self.controller is not None:
             await self.controller.logout()
-        self.settings = Settings(self.settings.profiles, self.settings.current_profile, self.settings.last_user,
-                                 False, self.settings.device_id)  # fmt: skip
+        self.settings = replace(self.settings, remember=False)
         save_settings(self.paths.settings_file, self.settings)
         self._show_login()
 
@@ -363,9 +376,10 @@ class DesktopApp(QObject):
         self.login_window.raise_()
         self.login_window.activateWindow()
 
-    def _show_main(self, user_id: str) -> bool:
-        """The main window on the user's cached conversations; False (and the login window saying why) when
-        the cache cannot be opened even after moving a damaged one aside."""
+    def _show_main(self, user_id: str, *, show: bool = True) -> bool:
+        """The main window on the user's cached conversations (shown unless `show` is False: started hidden);
+        False (and the login window saying why) when the cache cannot be opened even after moving a damaged one
+        aside."""
         assert self.controller is not None
         try:
             self.controller.open_offline(user_id)
@@ -375,16 +389,26 @@ class DesktopApp(QObject):
             self._show_login()
             self.login_window.on_login_failed(int(error.code), error.message)
             return False
-        self.main_window.set_user(user_id)
+        profile = self.settings.profile()
+        self.main_window.set_user(user_id, profile_title(profile.kind, profile.title))
         self.conversations.refresh()
         self.login_window.hide()
-        self.main_window.show()
+        if show:
+            self.main_window.show()
         return True
 
     def raise_on_request(self) -> None:
         """Another launch of the app asked for this one's window."""
         log.info("another launch asked for this window; raising it")
         self._raise_window()
+
+    def _open_conversation(self, channel_id: str) -> None:
+        """A click on a notification: that conversation, in the raised main window (read once it is seen)."""
+        if self.controller is None or self.controller.cache is None:
+            return
+        self.conversations.open(channel_id)
+        self._raise_window()
+        self.attention.catch_up()
 
     def _raise_window(self) -> None:
         window = self.main_window if self.controller and self.controller.cache else self.login_window

@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS outbox(
     nonce TEXT PRIMARY KEY, channel_id TEXT NOT NULL, content TEXT NOT NULL, queued_at REAL NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending', error TEXT NOT NULL DEFAULT '', error_code INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS state(name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS read_marks(
+    channel_id TEXT PRIMARY KEY, message_id TEXT NOT NULL, created_at INTEGER NOT NULL);
 """
 # Version 1 (user_version 0) had no failed state: a refused message was deleted on the spot.
 _MIGRATIONS = {
@@ -184,6 +186,7 @@ class LocalCache:
         new = 0
         self._db.execute("BEGIN")
         try:
+            counts = self._unread_rule(channel_id)
             for m in messages:
                 message_id = m.get("id")
                 if not isinstance(message_id, str) or not message_id:
@@ -205,7 +208,7 @@ class LocalCache:
                         "VALUES (?, ?, 0, ?, ?, ?) ON CONFLICT(channel_id) DO UPDATE SET "
                         "last_text = CASE WHEN excluded.last_at >= last_at THEN excluded.last_text ELSE last_text END, "
                         "last_at = MAX(last_at, excluded.last_at), unread = unread + excluded.unread",
-                        (channel_id, channel_id, content, created, 1 if unread else 0),
+                        (channel_id, channel_id, content, created, counts(created, message_id, user, unread)),
                     )
             self._db.execute("COMMIT")
         except BaseException:
@@ -223,9 +226,84 @@ class LocalCache:
         )
         return [CachedMessage(*row) for row in rows][::-1]
 
+    # Paging reads: a conversation is ordered by (created_at, id); a view reads it a window at a time, so a
+    # conversation of any length opens without reading all of it.
+    _MESSAGE_COLUMNS = "channel_id, id, user_id, content, created_at"
+
     @_guarded
-    def mark_read(self, channel_id: str) -> None:
-        self._db.execute("UPDATE conversations SET unread = 0 WHERE channel_id = ?", (channel_id,))
+    def history_before(self, channel_id: str, before: tuple[int, str] | None, limit: int) -> list[CachedMessage]:
+        """Up to `limit` messages older than the (created_at, id) `before`, or the newest when None; oldest first."""
+        if before is None:
+            return self.history(channel_id, limit)
+        rows = self._db.execute(
+            f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE channel_id = ? AND (created_at, id) < (?, ?) "  # noqa: S608
+            "ORDER BY created_at DESC, id DESC LIMIT ?",
+            (channel_id, before[0], before[1], max(0, limit)),
+        )
+        return [CachedMessage(*row) for row in rows][::-1]
+
+    @_guarded
+    def history_after(self, channel_id: str, after: tuple[int, str], limit: int) -> list[CachedMessage]:
+        """Up to `limit` messages newer than the (created_at, id) `after`, oldest first."""
+        rows = self._db.execute(
+            f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE channel_id = ? AND (created_at, id) > (?, ?) "  # noqa: S608
+            "ORDER BY created_at, id LIMIT ?",
+            (channel_id, after[0], after[1], max(0, limit)),
+        )
+        return [CachedMessage(*row) for row in rows]
+
+    @_guarded
+    def history_count(self, channel_id: str) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM messages WHERE channel_id = ?", (channel_id,)).fetchone()[0])
+
+    # -- read marks: where the person stopped reading, kept across restarts ------------------------
+    @property
+    def owner(self) -> str:
+        """Whose cache this is (one file per user, named for them): their own messages are never unread."""
+        return self.path.stem
+
+    @_guarded
+    def mark_read(self, channel_id: str) -> bool:
+        """Everything in the conversation so far has been seen: its read mark moves to the newest message
+        (never back) and nothing in it is unread. Whether that changed anything."""
+        newest = self._db.execute(
+            "SELECT id, created_at FROM messages WHERE channel_id = ? ORDER BY created_at DESC, id DESC LIMIT 1",
+            (channel_id,),
+        ).fetchone()
+        moved = 0
+        if newest is not None:
+            moved = self._db.execute(
+                "INSERT INTO read_marks(channel_id, message_id, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(channel_id) DO UPDATE SET message_id = excluded.message_id, "
+                "created_at = excluded.created_at "
+                "WHERE (excluded.created_at, excluded.message_id) > (read_marks.created_at, read_marks.message_id)",
+                (channel_id, newest[0], newest[1]),
+            ).rowcount
+        cleared = self._db.execute("UPDATE conversations SET unread = 0 WHERE channel_id = ? AND unread != 0",
+                                   (channel_id,)).rowcount  # fmt: skip
+        return bool(moved or cleared)
+
+    @_guarded
+    def read_mark(self, channel_id: str) -> tuple[int, str] | None:
+        """(created_at, id) of the last message read in the conversation; None if nothing was read here yet."""
+        row = self._db.execute("SELECT created_at, message_id FROM read_marks WHERE channel_id = ?",
+                               (channel_id,)).fetchone()  # fmt: skip
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def _unread_rule(self, channel_id: str) -> Callable[[int, str, dict[str, Any], bool], int]:
+        """Whether a newly stored message counts as unread (1) or not (0). After a read mark: when others wrote
+        it after the mark, so what a resync brought in while the app was closed counts and older pages never
+        do; without one (nothing read here yet): as the live event said."""
+        mark = self._db.execute("SELECT created_at, message_id FROM read_marks WHERE channel_id = ?",
+                                (channel_id,)).fetchone()  # fmt: skip
+        owner = self.owner
+
+        def counts(created: int, message_id: str, user: dict[str, Any], live_unread: bool) -> int:
+            if mark is None:
+                return int(live_unread)
+            return int((created, message_id) > (mark[0], mark[1]) and str(user.get("id", "")) != owner)
+
+        return counts
 
     # -- outbox ---------------------------------------------------------------------------------
     _OUTBOX_COLUMNS = "nonce, channel_id, content, queued_at, state, error, error_code"

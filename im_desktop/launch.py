@@ -17,9 +17,9 @@ from PySide6.QtWidgets import QApplication
 from im_desktop import __version__
 from im_desktop.app import DesktopApp
 from im_desktop.logging_setup import setup_logging
-from im_desktop.settings import AppPaths
+from im_desktop.settings import AppPaths, load_settings
 from im_desktop.ui.display_watch import DisplayWatch
-from im_desktop.ui.resources import icons_dir, install_translator
+from im_desktop.ui.resources import icons_dir, install_language
 from im_desktop.ui.signal_wakeup import SignalWakeup
 from im_desktop.ui.single_instance import Claim, SingleInstance
 
@@ -67,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if claim is Claim.UNAVAILABLE:  # not "already running": say what is wrong and run unguarded
         log.warning("cannot make sure only one im-desktop runs (%s); starting anyway", instance.problem)
-    install_translator(app, paths.cache / "translations")
+    # Before any window exists: the language is read once per start (the dialog says a change needs a restart).
+    install_language(app, paths.cache / "translations", load_settings(paths.settings_file).language)
     display = DisplayWatch(app)  # if Qt ends its loop by itself (the display went away), the app still quits in order
     runner = asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(display.app))
     try:

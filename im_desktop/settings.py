@@ -13,14 +13,18 @@ from typing import Any
 import platformdirs
 
 from im_desktop.private_files import PRIVATE_FILE_MODE, private_dir
+from im_desktop.protocol.proxy import DIRECT, SYSTEM_PROXY, check_proxy
 
-__all__ = ["SANDBOX", "AppPaths", "ServerProfileSettings", "Settings", "load_settings", "save_settings"]
+__all__ = ["LANGUAGES", "SANDBOX", "THEMES", "AppPaths", "ServerProfileSettings", "Settings", "load_settings",
+           "save_settings"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
 APP = "im-desktop"
 SCHEMA_VERSION = 1
 SANDBOX = "sandbox"
+LANGUAGES = ("system", "en", "zh_CN")  # "system": the desktop's language, when there is a translation for it
+THEMES = ("system", "light", "dark")  # "system": the desktop's colour scheme, followed as it changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,13 @@ class ServerProfileSettings:
     kind: str
     base_url: str = ""
     ticket_url: str = ""  # the business server that turns a password into a UserSig, for kind "im"
+    proxy: str = SYSTEM_PROXY  # "": the system's proxies; or http://host:port, socks5://host:port (protocol.proxy)
+
+    @property
+    def route(self) -> str:
+        """The proxy setting to connect with: the built-in sandbox, on this computer, is always reached directly
+        (a system proxy could not reach this computer's loopback)."""
+        return DIRECT if self.kind == SANDBOX else self.proxy
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -81,7 +92,13 @@ class Settings:
     last_user: str = ""
     remember: bool = True
     device_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    notifications: bool = True  # desktop notifications for messages you cannot see (a mention of you always)
     schema_version: int = SCHEMA_VERSION
+    # The Settings dialog's other choices. Start hidden: in the tray only (never when there is no tray).
+    start_at_login: bool = False
+    start_hidden: bool = False
+    language: str = "system"  # one of LANGUAGES; takes effect at the next start
+    theme: str = "system"  # one of THEMES
 
     def profile(self, name: str | None = None) -> ServerProfileSettings:
         wanted = name or self.current_profile
@@ -92,13 +109,27 @@ class Settings:
         return replace(self, profiles=[*others, profile], current_profile=profile.name)
 
 
+def _one_of(doc: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str:
+    value = doc.get(key)
+    return value if isinstance(value, str) and value in allowed else allowed[0]
+
+
+def _profile(doc: dict[str, Any]) -> ServerProfileSettings:
+    profile = ServerProfileSettings(**doc)
+    try:
+        return replace(profile, proxy=check_proxy(profile.proxy))
+    except (ValueError, AttributeError):
+        log.warning("server profile %r: its proxy setting is not one; using the system's proxies", profile.name)
+        return replace(profile, proxy=SYSTEM_PROXY)
+
+
 def load_settings(path: Path) -> Settings:
     """Read settings; a damaged file is kept aside (never deleted) and defaults are used."""
     if not path.exists():
         return Settings()
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        profiles = [ServerProfileSettings(**p) for p in doc.get("profiles", [])] or _default_profiles()
+        profiles = [_profile(p) for p in doc.get("profiles", [])] or _default_profiles()
         if not any(p.kind == SANDBOX for p in profiles):
             profiles.insert(0, _default_profiles()[0])
         return Settings(
@@ -107,6 +138,13 @@ def load_settings(path: Path) -> Settings:
             last_user=str(doc.get("last_user") or ""),
             remember=bool(doc.get("remember", True)),
             device_id=str(doc.get("device_id") or uuid.uuid4().hex),
+            notifications=doc.get("notifications", True) is not False,
+            # Files from before a field existed load with its default; a value of the wrong type or out of range
+            # (a hand edit) gets the default too, never a guess.
+            start_at_login=doc.get("start_at_login") is True,
+            start_hidden=doc.get("start_hidden") is True,
+            language=_one_of(doc, "language", LANGUAGES),
+            theme=_one_of(doc, "theme", THEMES),
         )
     except (ValueError, TypeError, AttributeError) as exc:
         aside = path.with_suffix(".damaged.json")

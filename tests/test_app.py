@@ -8,7 +8,7 @@ import argparse
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,10 @@ import httpx
 import pytest
 import qasync
 from aiohttp import web
+from PySide6.QtCore import QObject, QPoint, Qt, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtNetwork import QNetworkInformation
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel
 
 from im_desktop.app import DesktopApp
@@ -27,8 +30,10 @@ from im_desktop.protocol.models import LoginStatus
 from im_desktop.session.types import SdkLoginStatus
 from im_desktop.settings import AppPaths, ServerProfileSettings, Settings, save_settings
 from im_desktop.ui.dialogs import KickedDialog, TicketDialog
+from im_desktop.ui.link_dialog import LinkDialog
 from im_desktop.ui.login_window import LoginRequest
 from tests.clocks import FakeClock
+from tests.notification_service import NotificationService, notification_service
 from tests.server.support import RunningServer, running_server, serve_app
 from tests.session.keyrings import MemoryKeyring
 from tests.session.signals import reach_status
@@ -338,5 +343,258 @@ def test_kicked_then_quit_ends_the_app_in_order(tmp_path: Path) -> None:
             await until("the windows to close", lambda: not desktop.main_window.isVisible())
             assert not desktop.login_window.isVisible()
             assert controller_of(desktop).cache is None  # closed, not left open
+
+    run(body)
+
+
+# -- notifications and read marks (a real notification service: dunst on a private D-Bus) ----------------------
+@pytest.fixture
+def notifications(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[NotificationService]:
+    with notification_service(tmp_path / "notifications") as service:
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", service.address)  # the app's session bus
+        yield service
+
+
+@asynccontextmanager
+async def alice_with(env: World, home: Path, **settings: Any) -> AsyncIterator[DesktopApp]:
+    """alice online as in alice_online, with settings of the test's choosing."""
+    profile = env.profile("usersig")
+    chosen = Settings(profiles=[env.profile("sandbox"), profile], current_profile=profile.name, **settings)
+    async with desktop_app(home, chosen, MemoryKeyring()) as desktop:
+        desktop.login_window.login_requested.emit(
+            LoginRequest(profile.name, "alice", "usersig", env.own.sig("alice", 3600), False)
+        )
+        await online(desktop)
+        yield desktop
+
+
+async def direct(env: World, sender: str, to: str = "alice") -> tuple[Any, str]:
+    """`sender` logged in on the server, and its direct channel with `to`."""
+    session = await env.own.login(sender)
+    return session, (await session.ok("user.channel.create", {"user_id": to}))["id"]
+
+
+async def arrived(desktop: DesktopApp, channel: str, content: str) -> None:
+    """Until the app has stored the message (its event handled, notification decided)."""
+    await until(f"{content!r} in the cache", lambda: any(
+        m.content == content for m in controller_of(desktop).cache.history(channel)))  # fmt: skip
+
+
+def unread(desktop: DesktopApp) -> dict[str, int]:
+    return {c.channel_id: c.unread for c in controller_of(desktop).cache.conversations()}
+
+
+def notify_args(service: NotificationService) -> list[dict[str, Any]]:
+    return [c.notify_args() for c in service.calls("Notify")]
+
+
+def seen(desktop: DesktopApp) -> bool:
+    return desktop.attention.window.state().seen(desktop.main_window.current_conversation())
+
+
+def test_a_message_while_hidden_notifies_and_a_click_opens_its_conversation_read(
+    tmp_path: Path, notifications: NotificationService
+) -> None:
+    async def body() -> None:
+        async with world(tmp_path) as env, alice_online(env, tmp_path / "home") as desktop:
+            bob, dm = await direct(env, "bob")
+            desktop.main_window.hide()  # closed to the tray
+            await bob.ok("message.create", {"channel_id": dm, "content": "Tom &amp; <b>Jerry</b> <at id='alice'/>"})
+            [call] = await until("a Notify call on the bus", lambda: notifications.calls("Notify"))
+            args = call.notify_args()
+            assert (args["app_name"], args["summary"], args["body"]) == ("im-desktop", "bob", "Tom & Jerry @alice")
+            assert unread(desktop)[dm] == 1 and controller_of(desktop).cache.read_mark(dm) is None
+            notifications.click_popup()  # a person's click on dunst's popup
+            await until("the main window, focused", lambda: seen(desktop))
+            assert desktop.main_window.current_conversation() == dm
+            await until("the conversation marked read", lambda: unread(desktop)[dm] == 0)
+            [message] = controller_of(desktop).cache.history(dm)
+            assert controller_of(desktop).cache.read_mark(dm) == (message.created_at, message.id)
+
+    run(body)
+
+
+def test_no_notification_for_your_own_messages_or_the_conversation_you_are_reading(
+    tmp_path: Path, notifications: NotificationService
+) -> None:
+    async def body() -> None:
+        async with world(tmp_path) as env, alice_online(env, tmp_path / "home") as desktop:
+            bob, dm = await direct(env, "bob")
+            desktop.main_window.hide()
+            await bob.ok("message.create", {"channel_id": dm, "content": "one"})
+            [first] = await until("the first Notify", lambda: [c for c in notifications.calls("Notify") if c.reply])
+            desktop.notifier.open_requested.emit(dm)  # as a click does: the window comes up on the conversation
+            await until("alice reading the conversation", lambda: seen(desktop))
+            await bob.ok("message.create", {"channel_id": dm, "content": "two"})
+            await arrived(desktop, dm, "two")
+            assert unread(desktop)[dm] == 0  # read as it arrived: the window is focused on it
+            desktop.main_window.hide()
+            desktop.main_window.send_requested.emit(dm, "mine, from here")
+            await arrived(desktop, dm, "mine, from here")
+            await env.own.admin("PUT", "policy", {"policy": "multi"})  # the phone must not log the desktop out
+            phone = await env.own.login("alice", platform="iPhone", device_id="phone")
+            await phone.ok("message.create", {"channel_id": dm, "content": "mine, from my phone"})
+            await arrived(desktop, dm, "mine, from my phone")
+            assert unread(desktop)[dm] == 0  # your own messages are never unread
+            await bob.ok("message.create", {"channel_id": dm, "content": "three"})  # hidden again: this one notifies
+            await until("the second Notify", lambda: len(notifications.calls("Notify")) >= 2)
+            # Nothing came in between: not "two" (being read), not alice's own from either device. Reading the
+            # conversation withdrew its notification, so "three" has a new one.
+            assert [(a["body"], a["replaces_id"]) for a in notify_args(notifications)] == [("one", 0), ("three", 0)]
+            assert [c.body for c in notifications.calls("CloseNotification")] == [first.reply]
+            assert unread(desktop)[dm] == 1
+
+    run(body)
+
+
+def test_notifications_off_in_the_settings_leave_only_mentions_of_you(
+    tmp_path: Path, notifications: NotificationService
+) -> None:
+    async def body() -> None:
+        async with world(tmp_path) as env, alice_with(env, tmp_path / "home", notifications=False) as desktop:
+            bob, dm = await direct(env, "bob")
+            desktop.main_window.hide()
+            await bob.ok("message.create", {"channel_id": dm, "content": "just chatting"})
+            await arrived(desktop, dm, "just chatting")
+            await bob.ok("message.create", {"channel_id": dm, "content": "<at id='alice'/> look at this"})
+            await until("the mention's Notify", lambda: notifications.calls("Notify"))
+            assert [a["body"] for a in notify_args(notifications)] == ["@alice look at this"]
+            assert desktop.settings.notifications is False  # logging in kept the setting
+
+    run(body)
+
+
+def test_read_marks_and_unread_counts_survive_a_restart(tmp_path: Path) -> None:
+    clock = FakeClock()  # the server's: each message a second after the one before, so their order is plain
+
+    async def send(session: Any, channel: str, text: str) -> None:
+        clock.advance(1)
+        await session.ok("message.create", {"channel_id": channel, "content": text})
+
+    async def body() -> None:
+        async with world(tmp_path, clock) as env:
+            async with alice_online(env, tmp_path / "home") as desktop:
+                bob, dm = await direct(env, "bob")
+                carol, dm2 = await direct(env, "carol")
+                desktop.main_window.hide()
+                for text in ("b1", "b2"):
+                    await send(bob, dm, text)
+                    await arrived(desktop, dm, text)
+                assert unread(desktop)[dm] == 2  # nobody saw them
+                desktop.main_window.show()
+                desktop.main_window.activateWindow()
+                desktop.main_window.conversation_selected.emit(dm)  # alice picks bob's conversation in the list
+                await until("bob's conversation read", lambda: unread(desktop)[dm] == 0)
+                desktop.main_window.hide()
+                await send(bob, dm, "b3")
+                await send(carol, dm2, "c1")  # the newest conversation: the one the window opens on next time
+                await arrived(desktop, dm2, "c1")
+                await arrived(desktop, dm, "b3")
+                cache = controller_of(desktop).cache
+                mark = cache.read_mark(dm)
+                assert mark is not None and mark[1] == next(m.id for m in cache.history(dm) if m.content == "b2")
+                assert (unread(desktop)[dm], unread(desktop)[dm2]) == (1, 1)
+            await send(bob, dm, "b4")  # while the app is closed
+            async with alice_online(env, tmp_path / "home") as desktop:
+                await arrived(desktop, dm, "b4")  # brought in by the resync after READY
+                assert controller_of(desktop).cache.read_mark(dm) == mark  # the marker's place, kept
+                assert unread(desktop)[dm] == 2  # b3 from before the restart, b4 from while it was closed
+                assert desktop.main_window.current_conversation() == dm2  # opened, seen, read: not bob's
+
+    run(body)
+
+
+# -- history paging and links in messages -------------------------------------------------------------------------
+class UrlCatcher(QObject):
+    """Stands in for the browser: QDesktopServices hands it the URLs the app opens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    @Slot(QUrl)
+    def take(self, url: QUrl) -> None:
+        self.urls.append(url.toString())
+
+
+def link_point(desktop: DesktopApp, row: int) -> QPoint:
+    """Where a link is drawn in a row of the open conversation (found by asking the view, point by point)."""
+    view = desktop.main_window.history
+    rect = view.visualRect(view.model().index(row, 0))
+    for y in range(rect.top(), rect.bottom(), 2):
+        for x in range(rect.left(), rect.right(), 3):
+            if view.anchor_at(QPoint(x, y)):
+                return QPoint(x, y)
+    raise AssertionError("no link drawn in the row")
+
+
+def test_scrolling_to_the_top_pages_older_messages_from_the_server(tmp_path: Path) -> None:
+    clock = FakeClock()
+
+    async def body() -> None:
+        async with world(tmp_path, clock) as env:
+            bob = await env.own.login("bob")
+            for i in range(230):  # before alice logs in: her resync brings only the newest 50
+                clock.advance(0.2)  # a second's worth of sends every five: under the server's rate limit
+                await bob.ok("message.create", {"channel_id": "general", "content": f"old {i}"})
+            async with alice_online(env, tmp_path / "home") as desktop:
+                window = desktop.main_window
+                newest = "\nold 229"
+                await until("general open on its newest messages", lambda: window.current_conversation() == "general"
+                            and window.history_lines() and window.history_lines()[-1].endswith(newest))  # fmt: skip
+                assert len(window.history_lines()) == 50 and controller_of(desktop).cache.history_count("general") == 50
+                bar = window.history.verticalScrollBar()
+
+                def at_the_start() -> bool:
+                    bar.setValue(bar.minimum())  # the person drags to the top, again and again
+                    return window.history_lines()[0].endswith("\nold 0") and window.history_note.isVisible()
+
+                await until("the first message, paged in from the server", at_the_start, timeout=20)
+                assert window.history_note.text() == "This is the beginning of the conversation."
+                lines = window.history_lines()
+                assert [line.rsplit("\n", 1)[1] for line in lines] == [f"old {i}" for i in range(len(lines))]
+                assert controller_of(desktop).cache.history_count("general") == 230
+                assert window.history.jump_button.isVisible()
+                window.history.jump_button.click()
+                assert window.history.at_bottom() and window.history_lines()[-1].endswith("\nold 229")
+
+    run(body)
+
+
+def test_a_link_opens_only_after_its_address_was_shown_and_confirmed(tmp_path: Path) -> None:
+    async def body() -> None:
+        catcher = UrlCatcher()
+        QDesktopServices.setUrlHandler("https", catcher, "take")  # type: ignore[arg-type]  # str at run time; the stub says bytes
+        try:
+            async with world(tmp_path) as env, alice_online(env, tmp_path / "home") as desktop:
+                window = desktop.main_window
+                bob = await env.own.login("bob")
+                await until("general open", lambda: window.current_conversation() == "general")
+                href = "https://example.org/docs?page=1&amp;q=x"
+                await bob.ok("message.create", {"channel_id": "general",
+                                                "content": f'read <a href="{href}">the bank\'s page</a>'})  # fmt: skip
+                await until("the message shown", lambda: window.history_lines()
+                            and window.history_lines()[-1].endswith("\nread the bank's page"))  # fmt: skip
+                row = len(window.history_lines()) - 1
+                for answer in ("cancel", "open"):
+                    QTest.mouseClick(window.history.viewport(), Qt.MouseButton.LeftButton, pos=link_point(desktop, row))
+                    dialog = await until("the link dialog", lambda: open_dialog(LinkDialog))
+                    assert dialog.address.toPlainText() == "https://example.org/docs?page=1&q=x"  # whole, decoded
+                    assert dialog.host.text() == "Server: example.org"
+                    assert catcher.urls == []  # nothing opened while the person reads it
+                    if answer == "open":
+                        dialog.open_button.click()
+                    else:
+                        dialog.reject()
+                    await until("the dialog closed", lambda: open_dialog(LinkDialog) is None)
+                assert catcher.urls == ["https://example.org/docs?page=1&q=x"]
+                # A link to a file or a script is not a link at all: only its words show.
+                await bob.ok("message.create", {"channel_id": "general",
+                                                "content": '<a href="file:///etc/passwd">passwords</a>'})  # fmt: skip
+                await until("the second message", lambda: window.history_lines()[-1].endswith("\npasswords"))
+                with pytest.raises(AssertionError, match="no link"):
+                    link_point(desktop, len(window.history_lines()) - 1)
+        finally:
+            QDesktopServices.unsetUrlHandler("https")
 
     run(body)

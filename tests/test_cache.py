@@ -158,3 +158,75 @@ def test_the_cache_folder_and_files_are_private_even_after_a_rebuild(tmp_path: P
         rebuilt.close()
     finally:
         os.umask(old_umask)
+
+
+def _unread(cache: LocalCache) -> dict[str, int]:
+    return {c.channel_id: c.unread for c in cache.conversations()}
+
+
+def test_the_read_mark_survives_a_restart_and_unread_counts_from_it(tmp_path: Path) -> None:
+    path = tmp_path / "alice.sqlite3"
+    cache = LocalCache(path)
+    cache.add_messages("dm", [_message("1", 1000, "a"), _message("2", 2000, "b")], unread=True)
+    assert cache.read_mark("dm") is None and _unread(cache) == {"dm": 2}  # nothing read here yet
+    assert cache.mark_read("dm") is True
+    assert cache.read_mark("dm") == (2000, "2") and _unread(cache) == {"dm": 0}
+    cache.close()
+    cache = LocalCache(path)  # a restart
+    assert cache.read_mark("dm") == (2000, "2") and _unread(cache) == {"dm": 0}
+    # While the app was closed: bob wrote twice and alice once from her phone; a resync stores them as read
+    # or unread without knowing (unread=False), so the count must come from the mark, not from the flag.
+    cache.add_messages("dm", [_message("3", 3000, "c"), _message("4", 4000, "me", "alice"),
+                              _message("5", 5000, "d")])  # fmt: skip
+    assert _unread(cache) == {"dm": 2}
+    cache.close()
+    cache = LocalCache(path)
+    assert _unread(cache) == {"dm": 2} and cache.read_mark("dm") == (2000, "2")  # the marker's place, too
+
+
+def test_older_pages_never_count_as_unread_and_the_mark_never_moves_back(tmp_path: Path) -> None:
+    cache = LocalCache(tmp_path / "alice.sqlite3")
+    cache.add_messages("dm", [_message("10", 10_000, "new")], unread=True)
+    cache.mark_read("dm")
+    cache.add_messages("dm", [_message("1", 1000, "old"), _message("2", 2000, "older page")])  # paging back
+    assert _unread(cache) == {"dm": 0}
+    assert cache.mark_read("dm") is False  # nothing new: the list need not be redrawn
+    assert cache.read_mark("dm") == (10_000, "10")
+    cache.add_messages("dm", [_message("11", 10_000, "same millisecond")], unread=True)  # ties go by id
+    assert _unread(cache) == {"dm": 1}
+
+
+def test_marking_an_empty_conversation_read_sets_no_mark(tmp_path: Path) -> None:
+    cache = LocalCache(tmp_path / "alice.sqlite3")
+    cache.upsert_conversation("general", "General", 0)
+    cache.mark_read("general")
+    assert cache.read_mark("general") is None
+    cache.add_messages("general", [_message("1", 1000, "hi")], unread=True)  # counted as the live event says
+    assert _unread(cache) == {"general": 1}
+
+
+def test_history_pages_before_and_after_a_message_in_order(tmp_path: Path) -> None:
+    cache = LocalCache(tmp_path / "alice.sqlite3")
+    # Two messages in the same millisecond go by id; another conversation never leaks in.
+    cache.add_messages("general", [_message(f"m{i:02}", 1000 * (i // 2), f"t{i}") for i in range(10)])
+    cache.add_messages("other", [_message("x", 4000, "elsewhere")])
+    assert cache.history_count("general") == 10 and cache.history_count("nowhere") == 0
+    assert [m.id for m in cache.history_before("general", None, 3)] == ["m07", "m08", "m09"]
+    assert [m.id for m in cache.history_before("general", (3000, "m07"), 3)] == ["m04", "m05", "m06"]
+    assert [m.id for m in cache.history_before("general", (3000, "m06"), 100)] == [f"m{i:02}" for i in range(6)]
+    assert cache.history_before("general", (0, "m00"), 5) == []
+    assert [m.id for m in cache.history_after("general", (2000, "m04"), 3)] == ["m05", "m06", "m07"]
+    assert [m.id for m in cache.history_after("general", (3000, "m07"), 100)] == ["m08", "m09"]
+    assert cache.history_after("general", (4000, "m09"), 5) == []
+    assert cache.history_before("general", None, 0) == []
+
+
+def test_a_page_is_read_without_the_rest_of_a_long_conversation(tmp_path: Path) -> None:
+    cache = LocalCache(tmp_path / "alice.sqlite3")
+    cache.add_messages("big", [_message(str(i), i, "x") for i in range(20_000)])
+    plan = " ".join(str(row[-1]) for row in cache._db.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM messages WHERE channel_id = ? AND (created_at, id) < (?, ?) "
+        "ORDER BY created_at DESC, id DESC LIMIT 100", ("big", 10_000, "10000")))  # fmt: skip
+    assert "USING INDEX" in plan and "SCAN" not in plan.replace("SCAN CONSTANT", "")
+    page = cache.history_before("big", (10_000, "10000"), 100)
+    assert [m.created_at for m in page] == list(range(9900, 10_000))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 
+from im_desktop.protocol.proxy import DIRECT, SYSTEM_PROXY
 from im_desktop.settings import SANDBOX, AppPaths, ServerProfileSettings, Settings, load_settings, save_settings
 
 
@@ -66,3 +67,53 @@ def test_the_settings_file_and_its_folder_are_private(tmp_path: Path) -> None:
     assert (stat.S_IMODE(path.parent.stat().st_mode), stat.S_IMODE(path.stat().st_mode)) == (0o700, 0o600)
     assert load_settings(path).last_user == "bob"
     assert sorted(p.name for p in path.parent.iterdir()) == ["settings.json"]
+
+
+def test_a_file_from_before_the_settings_dialog_loads_with_its_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    old = {"profiles": [{"name": "sandbox", "title": "Built-in sandbox", "kind": "sandbox", "base_url": "",
+                         "ticket_url": ""},
+                        {"name": "work", "title": "Work", "kind": "im", "base_url": "https://im.example.test",
+                         "ticket_url": ""}],
+           "current_profile": "work", "last_user": "alice", "remember": True, "device_id": "d" * 32,
+           "schema_version": 1}  # fmt: skip
+    path.write_text(json.dumps(old))
+    settings = load_settings(path)
+    assert (settings.current_profile, settings.last_user, settings.device_id) == ("work", "alice", "d" * 32)
+    assert (settings.start_at_login, settings.start_hidden, settings.notifications) == (False, False, True)
+    assert (settings.language, settings.theme) == ("system", "system")
+    assert settings.profile("work").proxy == ""
+    assert not (tmp_path / "settings.damaged.json").exists()
+
+
+def test_the_dialogs_choices_and_a_profiles_proxy_survive_a_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    work = ServerProfileSettings("work", "Work", "im", "https://im.example.test", proxy="socks5://127.0.0.1:1080")
+    saved = replace(Settings().with_profile(work), start_at_login=True, start_hidden=True, notifications=False,
+                    language="zh_CN", theme="dark")  # fmt: skip
+    save_settings(path, saved)
+    assert load_settings(path) == saved
+
+
+def test_hand_edited_nonsense_gets_the_defaults_not_a_guess(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "settings.json"
+    doc = {"profiles": [{"name": "work", "title": "Work", "kind": "im", "base_url": "https://im.example.test",
+                         "proxy": "http://alice:secret@proxy.example.test:3128"},
+                        {"name": "home", "title": "Home", "kind": "im", "base_url": "https://im.example.test",
+                         "proxy": 3128}],
+           "start_at_login": "yes", "start_hidden": 1, "notifications": "off", "language": "fr",
+           "theme": ["dark"]}  # fmt: skip
+    path.write_text(json.dumps(doc))
+    with caplog.at_level("WARNING"):
+        settings = load_settings(path)
+    assert (settings.start_at_login, settings.start_hidden) == (False, False)
+    assert (settings.language, settings.theme) == ("system", "system")
+    assert settings.profile("work").proxy == "" and settings.profile("home").proxy == ""
+    assert "secret" not in caplog.text  # the refused setting is not repeated into the log
+    assert settings.profile("work").base_url == "https://im.example.test"  # the rest of the profile is kept
+
+
+def test_the_sandbox_is_always_reached_directly_other_servers_through_their_proxy() -> None:
+    assert ServerProfileSettings(SANDBOX, "Built-in sandbox", SANDBOX, proxy="http://127.0.0.1:3128").route == DIRECT
+    assert ServerProfileSettings("work", "Work", "im", "https://x.test").route == SYSTEM_PROXY
+    assert ServerProfileSettings("w", "W", "satori", "https://x.test", proxy="socks5://h:1").route == "socks5://h:1"

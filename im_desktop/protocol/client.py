@@ -13,6 +13,7 @@ import httpx
 
 from im_desktop.protocol.errors import ErrorCode, ImError
 from im_desktop.protocol.events import EventStream
+from im_desktop.protocol.proxy import DIRECT, SYSTEM_PROXY, check_proxy, system_proxies
 
 __all__ = ["Credentials", "Discovery", "LoginResult", "ProtocolClient"]
 
@@ -175,17 +176,34 @@ class ProtocolClient:
         self,
         base_url: str,
         *,
+        proxy: str = SYSTEM_PROXY,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.proxy = check_proxy(proxy)  # SYSTEM_PROXY, DIRECT or scheme://host:port (ValueError otherwise)
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
         self._transport = transport
         self._http = self._new_http()
 
     def _new_http(self) -> httpx.AsyncClient:
         limits = httpx.Limits(max_connections=8, max_keepalive_connections=4, keepalive_expiry=30.0)
-        return httpx.AsyncClient(timeout=self._timeout, limits=limits, transport=self._transport)
+        # A proxy of the profile's own is used for everything (the environment's are then ignored); otherwise
+        # httpx reads the system's, unless told to go direct.
+        own = self.proxy if self.proxy not in (SYSTEM_PROXY, DIRECT) else None
+        return httpx.AsyncClient(timeout=self._timeout, limits=limits, transport=self._transport, proxy=own,
+                                 trust_env=self.proxy != DIRECT)  # fmt: skip
+
+    @property
+    def proxied(self) -> bool:
+        """Whether requests may go through a proxy: then nothing may dial the server directly (a probe would
+        leak its address past a SOCKS proxy, or wait on a firewall that allows the proxy only)."""
+        return self.proxy != DIRECT and (self.proxy != SYSTEM_PROXY or system_proxies())
+
+    async def use_proxy(self, proxy: str) -> None:
+        """From the next connection on, go through `proxy` (ValueError if it is not one); open ones stay."""
+        self.proxy = check_proxy(proxy)
+        await self.reset()
 
     async def reset(self) -> None:
         """Forget every pooled connection; the next request dials afresh."""
@@ -211,8 +229,13 @@ class ProtocolClient:
             raise ImError(ErrorCode.NET_TIMEOUT, "The server did not answer in time.") from None
         except httpx.DecodingError:  # not expected (the body is decoded here), but it is the same failure
             raise _broken_compression() from None
+        except httpx.ProxyError as exc:  # the proxy answered, but would not take us to the server
+            why = str(exc)[:120]
+            raise ImError(ErrorCode.NET_DISCONNECT, f"The proxy refused to reach the server ({why}).") from None
         except httpx.TransportError as exc:
-            raise ImError(ErrorCode.NET_DISCONNECT, f"The server cannot be reached ({type(exc).__name__}).") from None
+            via = f" through the proxy {self.proxy}" if self.proxy not in (SYSTEM_PROXY, DIRECT) else ""
+            why = type(exc).__name__
+            raise ImError(ErrorCode.NET_DISCONNECT, f"The server cannot be reached{via} ({why}).") from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:  # too many redirects, an address httpx cannot use
             raise ImError(
                 ErrorCode.INVALID_PARAMETERS, f"The request could not be made ({type(exc).__name__})."
@@ -317,6 +340,9 @@ class ProtocolClient:
                dead_after: float = 20.0, handshake_timeout: float | None = None) -> EventStream:  # fmt: skip
         """A WebSocket session on `{base}/v1/events`, not yet connected. `handshake_timeout` bounds each step of
         opening it (connect, upgrade); without it the client's own timeouts apply (10 s to read the upgrade)."""
-        ws_url = "ws" + self.base_url.removeprefix("http") + "/v1/events"
+        # An http(s) address, not ws(s): httpx-ws upgrades either, but only http(s) reaches the environment's
+        # proxies (HTTP_PROXY names "http://" URLs), and httpcore tunnels a ws:// URL through an HTTP proxy with
+        # TLS it does not speak, and sends wss:// through SOCKS without any.
+        ws_url = self.base_url + "/v1/events"
         return EventStream(self._http, ws_url, token, resume_sn, ping_interval=ping_interval, dead_after=dead_after,
                            handshake_timeout=handshake_timeout)  # fmt: skip

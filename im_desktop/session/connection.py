@@ -196,6 +196,7 @@ class ConnectionLoop:
         c.reconnect_scheduled.emit(delay)
         self._poke.clear()
         self._probe_hit = False
+        probe = probe and not c.client.proxied  # behind a proxy, nothing dials the server directly
         loop = asyncio.get_running_loop()
         deadline = loop.time() + delay
         # Probe more rarely the longer the outage, so a server that stays down sees a trickle of SYNs.

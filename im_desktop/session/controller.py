@@ -17,8 +17,10 @@ from im_desktop.protocol.client import Credentials, ProtocolClient
 from im_desktop.protocol.errors import ErrorCode, ImError
 from im_desktop.protocol.events import Ready, StreamEnd
 from im_desktop.protocol.models import LoginStatus, check_user_id
+from im_desktop.session import naming
 from im_desktop.session.connection import ConnectionLoop
 from im_desktop.session.failures import as_im_error
+from im_desktop.session.history import HistoryPager
 from im_desktop.session.inbox import Inbox, ready_login
 from im_desktop.session.outbox import Outbox
 from im_desktop.session.renewal import TicketRenewal
@@ -93,7 +95,7 @@ class SessionController(QObject):
         self._platform, self._device_id, self._device_name = platform, device_id, device_name
         self._wall = wall_clock
         self.tasks = TaskSupervisor()
-        self.client = ProtocolClient(profile.base_url)
+        self.client = ProtocolClient(profile.base_url, proxy=profile.proxy)
         self._sdk_status = SdkLoginStatus.LOGOUT
         self._login: dict[str, Any] = {"sn": 0, "status": int(LoginStatus.OFFLINE), "adapter": "", "platform": None,
                                        "user": None, "features": []}  # fmt: skip
@@ -109,6 +111,7 @@ class SessionController(QObject):
         self.outbox = Outbox(self)
         self.renewal = TicketRenewal(self, wall_clock)
         self.inbox = Inbox(self)
+        self.history = HistoryPager(self)  # older messages from the server, when the view asks
         self._connection = ConnectionLoop(self)
         self._wake = WakeDetector(self._on_wake, interval=self.timing.wake_check_interval,
                                   threshold=self.timing.wake_threshold, wall=wall_clock)  # fmt: skip
@@ -345,6 +348,14 @@ class SessionController(QObject):
     def send_message(self, channel_id: str, content: str) -> OutboxItem:
         """Queue a message; it is sent now if online, else as soon as the connection is back."""
         return self.outbox.send(channel_id, content)
+
+    async def open_direct(self, user_id: str) -> str:
+        """"New conversation" / "Message bob": the direct channel with `user_id`, named for them; its id."""
+        if self.creds is None or self.cache is None:
+            raise ImError(ErrorCode.NOT_LOGGED_IN, "Log in to start a conversation.")
+        channel_id = await naming.open_direct(self.client, self.creds, self.cache, user_id)
+        self.conversations_changed.emit()
+        return channel_id
 
     def retry_message(self, nonce: str) -> None:
         """Send a failed message again (the user's "Retry")."""

@@ -12,6 +12,7 @@ from im_desktop.cache import LocalCache, OutboxItem
 from im_desktop.protocol.client import Credentials, ProtocolClient
 from im_desktop.protocol.elements import escape
 from im_desktop.protocol.errors import ErrorClass, ErrorCode, ImError
+from im_desktop.session.naming import event_conversation, name_unnamed
 
 __all__ = ["FlushResult", "SendFailure", "flush_outbox", "resync", "store_event_message"]
 
@@ -42,7 +43,10 @@ def store_event_message(
     known = {c.channel_id for c in cache.conversations()}
     if not cache.add_messages(channel["id"], [message], unread=not mine):
         return None
-    return channel["id"], message, channel["id"] not in known
+    new = channel["id"] not in known
+    if new:  # named for a person, not "private:alice:bob"
+        cache.upsert_conversation(channel["id"], *event_conversation(channel, user, own_user))
+    return channel["id"], message, new
 
 
 async def _list_all(client: ProtocolClient, creds: Credentials, method: str, body: dict[str, Any]) -> list[Any]:
@@ -72,6 +76,7 @@ async def resync(client: ProtocolClient, creds: Credentials, cache: LocalCache) 
         for channel in await _list_all(client, creds, "channel.list", {"guild_id": guild_id}):
             if isinstance(channel.get("id"), str) and channel.get("type", 0) == 0:
                 cache.upsert_conversation(channel["id"], str(channel.get("name") or channel["id"]), 0)
+    await name_unnamed(client, creds, cache)
     new = 0
     for conversation in cache.conversations():
         try:

@@ -28,10 +28,12 @@ class SdkLoginStatus(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class ServerProfile:
-    """A server the user can log in to; `name` keys the keyring entry and the cache folder."""
+    """A server the user can log in to; `name` keys the keyring entry and the cache folder. `proxy`: the
+    system's proxies (""), none ("direct"), or http://host:port / socks5://host:port (protocol.proxy)."""
 
     name: str
     base_url: str
+    proxy: str = ""
 
 
 @dataclass(frozen=True, slots=True)

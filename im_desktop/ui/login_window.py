@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from im_desktop.protocol.errors import ImError
-from im_desktop.protocol.models import MAX_USER_ID_BYTES, check_user_id
 from im_desktop.ui.messages import describe_error
 from im_desktop.ui.plain import LONG, plain_label, shown
+from im_desktop.ui.theme import mark_error
+from im_desktop.ui.user_id_hint import is_valid_user_id, user_id_problem
 
 __all__ = ["SOURCES", "LoginRequest", "LoginWindow", "ProfileChoice"]
 
@@ -32,7 +32,6 @@ SOURCES = ("sandbox", "password", "usersig", "token")
 _NEEDS_SECRET = frozenset({"password", "usersig"})  # a Satori token may be empty: many servers run without one
 _USER_ID_CODES = frozenset({7003, 70107})
 _TICKET_CODES = frozenset({6206, 70001, 70002, 70003, 70009, 70013, 70014, 70052, 90401})
-ERROR_STYLE = "color: #c62828;"
 _W = TypeVar("_W", bound=QWidget)
 
 
@@ -65,14 +64,6 @@ class ProfileChoice:
             raise ValueError(f"profile {self.name!r}: sources must be some of {SOURCES}")
         if self.default_source not in self.sources:
             raise ValueError(f"profile {self.name!r}: default source {self.default_source!r} is not offered")
-
-
-def _is_valid_user_id(text: str) -> bool:
-    try:
-        check_user_id(text)
-    except ImError:
-        return False
-    return True
 
 
 def _named(widget: _W, name: str) -> _W:
@@ -157,13 +148,13 @@ class LoginWindow(QWidget):
         self.user_id_edit = _named(QLineEdit(), self.tr("UserID"))
         self.user_id_edit.setPlaceholderText(self.tr("letters, digits, _ and -"))
         self.user_id_edit.setInputMethodHints(Qt.InputMethodHint.ImhNoAutoUppercase | Qt.InputMethodHint.ImhLatinOnly)
-        self._user_id_hint = _hint_label(ERROR_STYLE)
+        self._user_id_hint = mark_error(_hint_label())
         self.source_box = _named(QComboBox(), self.tr("Ticket source"))
         self.secret_edit = _named(QLineEdit(), self.tr("Password"))
-        self._secret_hint = _hint_label(ERROR_STYLE)
+        self._secret_hint = mark_error(_hint_label())
         self.remember_box = _named(QCheckBox(self.tr("Re&member me on this computer")), self.tr("Remember me"))
         self.credentials_note = _named(_hint_label(), self.tr("Keyring note"))
-        self.error_label = _named(_hint_label(ERROR_STYLE), self.tr("Login error"))
+        self.error_label = _named(mark_error(_hint_label()), self.tr("Login error"))
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.progress = _named(QProgressBar(), self.tr("Login progress"))
         self.progress.setRange(0, 0)  # indeterminate: a login has no meaningful percentage
@@ -335,18 +326,7 @@ class LoginWindow(QWidget):
         self.secret_edit.setInputMethodHints(hint.ImhSensitiveData | hint.ImhNoPredictiveText | hint.ImhNoAutoUppercase)
 
     def _user_id_problem(self) -> str:
-        text = self.user_id_edit.text()
-        if not text:
-            return self.tr("Enter a UserID.") if self._tried else ""
-        if _is_valid_user_id(text):
-            return ""
-        # The shared rule decides; checking one character at a time only names the culprit.
-        bad = next((ch for ch in text if not _is_valid_user_id(ch)), None)
-        if bad is not None:
-            shown = self.tr("space") if bad.isspace() else f"\u201c{bad}\u201d"
-            return self.tr("Only letters, digits, _ and - (not {char}).").format(char=shown)
-        used = len(text.encode())
-        return self.tr("At most {limit} bytes ({used} now).").format(limit=MAX_USER_ID_BYTES, used=used)
+        return user_id_problem(self.user_id_edit.text(), tried=self._tried)
 
     def _secret_problem(self) -> str:
         if not self._tried or self.current_source not in _NEEDS_SECRET or self.secret_edit.text().strip():
@@ -356,7 +336,7 @@ class LoginWindow(QWidget):
     def _inputs_ready(self) -> bool:
         source = self.current_source
         secret_ok = source not in _NEEDS_SECRET or bool(self.secret_edit.text().strip())
-        return bool(source) and _is_valid_user_id(self.user_id_edit.text()) and secret_ok
+        return bool(source) and is_valid_user_id(self.user_id_edit.text()) and secret_ok
 
     def _revalidate(self) -> None:
         _set_hint(self.user_id_edit, self._user_id_hint, self._user_id_problem())
@@ -370,7 +350,7 @@ class LoginWindow(QWidget):
         if not self._inputs_ready():
             self._tried = True  # from now on an empty field says what it needs
             self._revalidate()
-            first_bad = self.user_id_edit if not _is_valid_user_id(self.user_id_edit.text()) else self.secret_edit
+            first_bad = self.user_id_edit if not is_valid_user_id(self.user_id_edit.text()) else self.secret_edit
             first_bad.setFocus(Qt.FocusReason.OtherFocusReason)
             return
         source = self.current_source

@@ -12,7 +12,7 @@ import PySide6
 from PySide6.QtCore import QLibraryInfo, QLocale, QTranslator
 from PySide6.QtWidgets import QApplication
 
-__all__ = ["icons_dir", "install_translator", "remove_translator", "resources_dir"]
+__all__ = ["icons_dir", "install_language", "install_translator", "remove_translator", "resources_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,16 @@ def install_translator(app: QApplication, cache: Path, locale: QLocale | None = 
     if qt_own.load(locale, "qtbase", "_", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)):
         app.installTranslator(qt_own)
     return translator
+
+
+def install_language(app: QApplication, cache: Path, language: str) -> QTranslator | None:
+    """The settings' language ("system", "en", "zh_CN"): its translation, and its locale as the default for dates
+    and numbers. "system" is the desktop's language (LANGUAGE, LC_ALL, LC_MESSAGES, LANG on Linux)."""
+    if language == "system":
+        return install_translator(app, cache)
+    locale = QLocale(language)
+    QLocale.setDefault(locale)
+    return None if language == "en" else install_translator(app, cache, locale)
 
 
 def remove_translator(app: QApplication, translator: QTranslator) -> None:

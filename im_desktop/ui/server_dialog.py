@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -17,9 +17,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from im_desktop.protocol.proxy import check_proxy
 from im_desktop.ui.plain import plain_label
+from im_desktop.ui.theme import mark_error
 
-__all__ = ["ServerChoice", "ServerDialog"]
+__all__ = ["ServerChoice", "ServerDialog", "profile_title"]
+
+
+def profile_title(kind: str, title: str) -> str:
+    """A server profile's title as shown: the built-in sandbox's in the person's language, others as saved."""
+    return QCoreApplication.translate("ServerDialog", "Built-in sandbox") if kind == "sandbox" else title
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +37,7 @@ class ServerChoice:
     kind: str
     base_url: str
     ticket_url: str = ""
+    proxy: str = ""  # "": the system's proxies; http://host:port or socks5://host:port
 
 
 def _url_problem(url: str, required: bool) -> str:
@@ -66,14 +74,19 @@ class ServerDialog(QDialog):
         self.ticket_edit = QLineEdit()
         self.ticket_edit.setAccessibleName(self.tr("Ticket server address"))
         self.ticket_edit.setPlaceholderText(self.tr("optional: your company's UserSig endpoint"))
+        self.proxy_edit = QLineEdit()
+        self.proxy_edit.setAccessibleName(self.tr("Proxy"))
+        self.proxy_edit.setPlaceholderText(self.tr("optional: http://host:port or socks5://host:port"))
+        self.proxy_edit.setToolTip(self.tr("Empty: the system's proxy settings. \u201cdirect\u201d: no proxy at all."))
         self.problem = plain_label()
         self.problem.setAccessibleName(self.tr("Problem"))
-        self.problem.setStyleSheet("color: #b00020")
+        mark_error(self.problem)
         form = QFormLayout()
         form.addRow(_buddy(self.tr("&Name:"), self.title_edit), self.title_edit)
         form.addRow(_buddy(self.tr("&Kind:"), self.kind_box), self.kind_box)
         form.addRow(_buddy(self.tr("&Address:"), self.url_edit), self.url_edit)
         form.addRow(_buddy(self.tr("&Ticket server:"), self.ticket_edit), self.ticket_edit)
+        form.addRow(_buddy(self.tr("&Proxy:"), self.proxy_edit), self.proxy_edit)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -81,7 +94,7 @@ class ServerDialog(QDialog):
         layout.addWidget(self.buttons)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
-        for edit in (self.title_edit, self.url_edit, self.ticket_edit):
+        for edit in (self.title_edit, self.url_edit, self.ticket_edit, self.proxy_edit):
             edit.textChanged.connect(self._check)
         self.kind_box.currentIndexChanged.connect(self._check)
         self._check()
@@ -96,6 +109,10 @@ class ServerDialog(QDialog):
             problems.append(self.tr("Address: {problem}.").format(problem=problem))
         if not satori and (problem := _url_problem(self.ticket_edit.text().strip(), required=False)):
             problems.append(self.tr("Ticket server: {problem}.").format(problem=problem))
+        try:
+            check_proxy(self.proxy_edit.text())
+        except ValueError as exc:
+            problems.append(self.tr("Proxy: {problem}.").format(problem=exc))
         self.problem.setText(" ".join(problems) if self.url_edit.text() or self.title_edit.text() else "")
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         ok.setEnabled(not problems)
@@ -103,4 +120,5 @@ class ServerDialog(QDialog):
     def choice(self) -> ServerChoice:
         kind = str(self.kind_box.currentData())
         ticket = self.ticket_edit.text().strip() if kind == "im" else ""
-        return ServerChoice(self.title_edit.text().strip(), kind, self.url_edit.text().strip().rstrip("/"), ticket)
+        url = self.url_edit.text().strip().rstrip("/")
+        return ServerChoice(self.title_edit.text().strip(), kind, url, ticket, check_proxy(self.proxy_edit.text()))

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar, QToolButton, QWid
 
 from im_desktop.protocol.models import LoginStatus
 from im_desktop.ui.messages import describe_error, describe_kick, valid_ms
-from im_desktop.ui.plain import plain_label, plain_tooltip
+from im_desktop.ui.plain import SHORT, plain_label, plain_tooltip, shown
 
 __all__ = ["COUNTDOWN_MIN_SECONDS", "ConnectionStatusBar"]
 
@@ -94,6 +94,7 @@ class ConnectionStatusBar(QStatusBar):
         self._deadline: float | None = None  # monotonic time of the next attempt, while a countdown runs
         self._last_error = ""
         self._shown_kind = ""
+        self._identity: tuple[str, str] | None = None
 
         self._label = _ElidingLabel(self)
         self._label.setObjectName("connectionState")
@@ -146,7 +147,7 @@ class ConnectionStatusBar(QStatusBar):
         self._status = status
         if status == LoginStatus.ONLINE:
             self._last_error = ""
-            self._set("online", _tr("Online"))
+            self._set("online", self._online_words())
         elif status == LoginStatus.CONNECT:
             self._set("connecting", _tr("Connecting…"), transient=True)
         elif status == LoginStatus.RECONNECT and self._kind == "reconnecting" and self._deadline is not None:
@@ -160,6 +161,19 @@ class ConnectionStatusBar(QStatusBar):
                 self._set(self._kind, self._text)
             else:
                 self._set("offline", _tr("Offline"))
+
+    def set_identity(self, user_id: str, server: str) -> None:
+        """Who is logged in and where, for "Online as alice · Built-in sandbox" ("" for nobody)."""
+        self._identity = (shown(user_id, SHORT), shown(server, SHORT)) if user_id else None
+        if self._kind == "online":
+            self._set("online", self._online_words())
+
+    def _online_words(self) -> str:
+        if self._identity is None:
+            return _tr("Online")
+        user, server = self._identity
+        return _tr("Online as {user} · {server}").format(user=user, server=server) if server else _tr(
+            "Online as {user}").format(user=user)
 
     @Slot(float)
     def on_reconnect_scheduled(self, seconds: float) -> None:

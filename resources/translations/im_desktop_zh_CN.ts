@@ -54,6 +54,14 @@
       <translation>在线</translation>
     </message>
     <message>
+      <source>Online as {user}</source>
+      <translation>在线：{user}</translation>
+    </message>
+    <message>
+      <source>Online as {user} · {server}</source>
+      <translation>在线：{user} · {server}</translation>
+    </message>
+    <message>
       <source>Reconnecting in {seconds} s</source>
       <translation>{seconds} 秒后重连</translation>
     </message>
@@ -141,6 +149,33 @@
     </message>
   </context>
   <context>
+    <name>LinkDialog</name>
+    <message>
+      <source>Address</source>
+      <translation>地址</translation>
+    </message>
+    <message>
+      <source>Open</source>
+      <translation>打开</translation>
+    </message>
+    <message>
+      <source>Open link</source>
+      <translation>打开链接</translation>
+    </message>
+    <message>
+      <source>Open the address in the browser</source>
+      <translation>在浏览器中打开这个地址</translation>
+    </message>
+    <message>
+      <source>Open this address in your browser?</source>
+      <translation>要在浏览器中打开这个地址吗？</translation>
+    </message>
+    <message>
+      <source>Server: {host}</source>
+      <translation>服务器：{host}</translation>
+    </message>
+  </context>
+  <context>
     <name>LoginWindow</name>
     <message>
       <source>&amp;Log in</source>
@@ -179,14 +214,6 @@
       <translation>添加其他服务器</translation>
     </message>
     <message>
-      <source>At most {limit} bytes ({used} now).</source>
-      <translation>最多 {limit} 字节（当前 {used}）。</translation>
-    </message>
-    <message>
-      <source>Enter a UserID.</source>
-      <translation>请输入用户 ID。</translation>
-    </message>
-    <message>
       <source>Enter your password.</source>
       <translation>请输入密码。</translation>
     </message>
@@ -217,10 +244,6 @@
     <message>
       <source>Login progress</source>
       <translation>登录进度</translation>
-    </message>
-    <message>
-      <source>Only letters, digits, _ and - (not {char}).</source>
-      <translation>只能使用字母、数字、_ 和 -（不能用 {char}）。</translation>
     </message>
     <message>
       <source>Password</source>
@@ -274,10 +297,6 @@
       <source>letters, digits, _ and -</source>
       <translation>字母、数字、_ 和 -</translation>
     </message>
-    <message>
-      <source>space</source>
-      <translation>空格</translation>
-    </message>
   </context>
   <context>
     <name>MainWindow</name>
@@ -286,8 +305,16 @@
       <translation>账号(&amp;A)</translation>
     </message>
     <message>
+      <source>&amp;Conversations</source>
+      <translation>会话(&amp;C)</translation>
+    </message>
+    <message>
       <source>&amp;Log out</source>
       <translation>退出登录(&amp;L)</translation>
+    </message>
+    <message>
+      <source>&amp;New conversation…</source>
+      <translation>新建会话(&amp;N)…</translation>
     </message>
     <message>
       <source>&amp;Quit</source>
@@ -306,16 +333,32 @@
       <translation>会话</translation>
     </message>
     <message>
+      <source>Loading older messages…</source>
+      <translation>正在加载更早的消息…</translation>
+    </message>
+    <message>
+      <source>Logged in as {user}</source>
+      <translation>已登录：{user}</translation>
+    </message>
+    <message>
       <source>Message</source>
       <translation>消息</translation>
+    </message>
+    <message>
+      <source>Message {user}</source>
+      <translation>给 {user} 发消息</translation>
     </message>
     <message>
       <source>Messages</source>
       <translation>消息记录</translation>
     </message>
     <message>
-      <source>Not sent: {text}</source>
-      <translation>未发送：{text}</translation>
+      <source>New conversation</source>
+      <translation>新建会话</translation>
+    </message>
+    <message>
+      <source>S&amp;ettings…</source>
+      <translation>设置(&amp;E)…</translation>
     </message>
     <message>
       <source>Send</source>
@@ -324,6 +367,14 @@
     <message>
       <source>Send message</source>
       <translation>发送消息</translation>
+    </message>
+    <message>
+      <source>Start a new conversation</source>
+      <translation>开始新的会话</translation>
+    </message>
+    <message>
+      <source>This is the beginning of the conversation.</source>
+      <translation>这是会话的开头。</translation>
     </message>
     <message>
       <source>Write a message…</source>
@@ -337,9 +388,77 @@
       <source>im-desktop — {user}</source>
       <translation>im-desktop — {user}</translation>
     </message>
+  </context>
+  <context>
+    <name>MessageDelegate</name>
     <message>
-      <source>pending</source>
-      <translation>待发送</translation>
+      <source>New messages</source>
+      <translation>新消息</translation>
+    </message>
+  </context>
+  <context>
+    <name>MessageView</name>
+    <message>
+      <source>Jump to latest</source>
+      <translation>跳到最新</translation>
+    </message>
+    <message>
+      <source>Jump to latest ↓</source>
+      <translation>跳到最新 ↓</translation>
+    </message>
+    <message>
+      <source>{count} new ↓</source>
+      <translation>{count} 条新消息 ↓</translation>
+    </message>
+  </context>
+  <context>
+    <name>NewConversationDialog</name>
+    <message>
+      <source>&amp;Open</source>
+      <translation>打开(&amp;O)</translation>
+    </message>
+    <message>
+      <source>&amp;Who:</source>
+      <translation>对方(&amp;W)：</translation>
+    </message>
+    <message>
+      <source>Cancel</source>
+      <translation>取消</translation>
+    </message>
+    <message>
+      <source>New conversation</source>
+      <translation>新建会话</translation>
+    </message>
+    <message>
+      <source>Open the conversation</source>
+      <translation>打开会话</translation>
+    </message>
+    <message>
+      <source>Problem</source>
+      <translation>问题</translation>
+    </message>
+    <message>
+      <source>UserID</source>
+      <translation>用户 ID</translation>
+    </message>
+    <message>
+      <source>Write to someone directly: type their UserID.</source>
+      <translation>直接给某人发消息：输入对方的用户 ID。</translation>
+    </message>
+    <message>
+      <source>letters, digits, _ and -</source>
+      <translation>字母、数字、_ 和 -</translation>
+    </message>
+  </context>
+  <context>
+    <name>Notifications</name>
+    <message>
+      <source>Open</source>
+      <translation>打开</translation>
+    </message>
+    <message>
+      <source>{sender} in {conversation}</source>
+      <translation>{sender}（{conversation}）</translation>
     </message>
   </context>
   <context>
@@ -357,12 +476,24 @@
       <translation>名称(&amp;N)：</translation>
     </message>
     <message>
+      <source>&amp;Proxy:</source>
+      <translation>代理(&amp;P)：</translation>
+    </message>
+    <message>
       <source>&amp;Ticket server:</source>
       <translation>票据服务器(&amp;T)：</translation>
     </message>
     <message>
       <source>Address: {problem}.</source>
       <translation>地址：{problem}。</translation>
+    </message>
+    <message>
+      <source>Built-in sandbox</source>
+      <translation>内置沙盒</translation>
+    </message>
+    <message>
+      <source>Empty: the system's proxy settings. “direct”: no proxy at all.</source>
+      <translation>留空：使用系统的代理设置。“direct”：不使用代理。</translation>
     </message>
     <message>
       <source>Give the server a name.</source>
@@ -389,6 +520,14 @@
       <translation>问题</translation>
     </message>
     <message>
+      <source>Proxy</source>
+      <translation>代理</translation>
+    </message>
+    <message>
+      <source>Proxy: {problem}.</source>
+      <translation>代理：{problem}。</translation>
+    </message>
+    <message>
       <source>Server address</source>
       <translation>服务器地址</translation>
     </message>
@@ -405,8 +544,87 @@
       <translation>im-desktop 服务器（UserSig 登录）</translation>
     </message>
     <message>
+      <source>optional: http://host:port or socks5://host:port</source>
+      <translation>可选：http://主机:端口 或 socks5://主机:端口</translation>
+    </message>
+    <message>
       <source>optional: your company's UserSig endpoint</source>
       <translation>可选：贵公司的 UserSig 接口</translation>
+    </message>
+  </context>
+  <context>
+    <name>SettingsDialog</name>
+    <message>
+      <source>&amp;Language:</source>
+      <translation>语言(&amp;L)：</translation>
+    </message>
+    <message>
+      <source>&amp;Theme:</source>
+      <translation>主题(&amp;T)：</translation>
+    </message>
+    <message>
+      <source>A new language is used from the next start of im-desktop.</source>
+      <translation>新的语言将在 im-desktop 下次启动时生效。</translation>
+    </message>
+    <message>
+      <source>Could not change whether im-desktop starts at login: {reason}</source>
+      <translation>无法更改 im-desktop 是否在登录时启动：{reason}</translation>
+    </message>
+    <message>
+      <source>Dark</source>
+      <translation>深色</translation>
+    </message>
+    <message>
+      <source>Language</source>
+      <translation>语言</translation>
+    </message>
+    <message>
+      <source>Light</source>
+      <translation>浅色</translation>
+    </message>
+    <message>
+      <source>Notifications</source>
+      <translation>通知</translation>
+    </message>
+    <message>
+      <source>Settings</source>
+      <translation>设置</translation>
+    </message>
+    <message>
+      <source>Show &amp;notifications for new messages</source>
+      <translation>新消息显示通知(&amp;N)</translation>
+    </message>
+    <message>
+      <source>Start &amp;hidden in the tray</source>
+      <translation>启动时隐藏到托盘(&amp;H)</translation>
+    </message>
+    <message>
+      <source>Start at login</source>
+      <translation>登录时启动</translation>
+    </message>
+    <message>
+      <source>Start hidden in the tray</source>
+      <translation>启动时隐藏到托盘</translation>
+    </message>
+    <message>
+      <source>Start im-desktop when I &amp;log in</source>
+      <translation>我登录系统时启动 im-desktop(&amp;L)</translation>
+    </message>
+    <message>
+      <source>System</source>
+      <translation>跟随系统</translation>
+    </message>
+    <message>
+      <source>System language</source>
+      <translation>系统语言</translation>
+    </message>
+    <message>
+      <source>Theme</source>
+      <translation>主题</translation>
+    </message>
+    <message>
+      <source>There is no system tray here, so the window always opens.</source>
+      <translation>这里没有系统托盘，所以窗口总会打开。</translation>
     </message>
   </context>
   <context>
@@ -523,6 +741,25 @@
     <message>
       <source>im-desktop — {state}</source>
       <translation>im-desktop — {state}</translation>
+    </message>
+  </context>
+  <context>
+    <name>UserIdHint</name>
+    <message>
+      <source>At most {limit} bytes ({used} now).</source>
+      <translation>最多 {limit} 字节（当前 {used}）。</translation>
+    </message>
+    <message>
+      <source>Enter a UserID.</source>
+      <translation>请输入用户 ID。</translation>
+    </message>
+    <message>
+      <source>Only letters, digits, _ and - (not {char}).</source>
+      <translation>只能使用字母、数字、_ 和 -（不能用 {char}）。</translation>
+    </message>
+    <message>
+      <source>space</source>
+      <translation>空格</translation>
     </message>
   </context>
   <context>

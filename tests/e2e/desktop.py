@@ -27,10 +27,11 @@ import httpx
 import psutil
 import pytest
 
+from im_desktop.settings import AppPaths, load_settings, save_settings
 from tests.e2e.a11y import A11yBus, Element, Gone, a11y_bus_available
 from tests.secret_service import private_secret_service
 
-__all__ = ["TOOLS", "AppProcess", "Desktop", "Rect", "ServerClient", "X", "missing_packages",
+__all__ = ["TOOLS", "AppProcess", "Desktop", "Rect", "ServerClient", "X", "choose_look", "missing_packages",
            "require_packages", "run_desktop", "sandbox_servers", "wait_until"]  # fmt: skip
 
 T = TypeVar("T")
@@ -42,10 +43,10 @@ DISPLAYS = range(90, 121)
 # The tray icons' fill colours (resources/icons/tray-<state>.svg).
 TRAY_COLOURS = {
     "online": (0x1E, 0x9E, 0x5A),
-    "connecting": (0xD9, 0x8E, 0x04),
+    "connecting": (0xB4, 0x76, 0x03),
     "offline": (0x8A, 0x90, 0x99),
-    "kicked": (0xD3, 0x3A, 0x3A),
-    "needs-login": (0x7B, 0x4F, 0xE0),
+    "kicked": (0xD9, 0x54, 0x54),
+    "needs-login": (0x8F, 0x6A, 0xE5),
 }
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 
@@ -333,6 +334,13 @@ class AppProcess:
         self._stderr.close()
 
 
+def choose_look(home: Path, *, language: str = "zh_CN", theme: str = "dark") -> None:
+    """What a person picks in Settings (language, theme), saved before the app starts: the next start uses it."""
+    paths = AppPaths.resolve(str(home))
+    chosen = dataclasses.replace(load_settings(paths.settings_file), language=language, theme=theme)
+    save_settings(paths.settings_file, chosen)
+
+
 def sandbox_servers(home: Path) -> list[psutil.Process]:
     """Live sandbox server processes started for this home (children or orphans)."""
     found = []
@@ -359,9 +367,12 @@ class Desktop:
         _stop(self.x_server)
 
     # -- the app --------------------------------------------------------------------------------------
-    def start_app(self, home: Path) -> AppProcess:
+    def start_app(self, home: Path, *, scale: float | None = None) -> AppProcess:
+        """The app with its own home folder; `scale` is the desktop's scale factor (2 for 200 %)."""
         env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "PYTEST_CURRENT_TEST")}
         env.update(DISPLAY=self.x.display, DBUS_SESSION_BUS_ADDRESS=self.bus_address, IM_DESKTOP_HOME=str(home))
+        if scale is not None:
+            env["QT_SCALE_FACTOR"] = str(scale)
         out = self.tmp / f"app-{len(self.apps) + 1}"
         out.mkdir(parents=True, exist_ok=True)
         app = AppProcess(home, env, out)

@@ -161,6 +161,8 @@ def _stopped(proc: psutil.Process) -> Iterator[None]:
             proc.send_signal(signal.SIGCONT)
 
 
+MAIN_TITLE = "^im-desktop — alice · Built-in sandbox$"  # who is logged in, and where
+ONLINE = "^Online as alice · Built-in sandbox$"
 HOSTILE_DEVICE = "<h1 style='color:red'>SECURITY ALERT</h1><img src=/dev/zero>Pixel 9"
 
 
@@ -181,7 +183,7 @@ def test_the_desktop_walk(desktop: Desktop, tmp_path: Path) -> None:
     # 2. Log in as alice with "Remember me": the main window, online, a message sent, the ticket in the keyring.
     desktop.log_in(app, "alice", remember=True)
     app.wait_log("online")
-    main = desktop.wait_window(app, "^im-desktop — alice$")
+    main = desktop.wait_window(app, MAIN_TITLE)
     # A few lines, as people write: each must show once. (The server's message-created event and its reply
     # to the send race each other; whichever comes second must not add the line again. One line loses that
     # race only now and then, so several are sent.)
@@ -189,7 +191,7 @@ def test_the_desktop_walk(desktop: Desktop, tmp_path: Path) -> None:
             "with a real tray", "and a real keyring", "Bob, are you there?", "See you"]  # fmt: skip
     shown = {line: _send_message(desktop, app, line) for line in chat}
     assert desktop.window(app, LOGIN_TITLE) is None, "the login window is still on screen"
-    _wait_status(desktop, app, "^Online$")
+    _wait_status(desktop, app, ONLINE)
     desktop.wait_tray("online")
     wait_until("the ticket in the keyring", _remembered_ticket, 15)
     remembered = wait_until("alice's UserSig in the keyring", lambda: _keyring_ticket_of("alice"), 15,
@@ -207,6 +209,30 @@ def test_the_desktop_walk(desktop: Desktop, tmp_path: Path) -> None:
     desktop.screenshot("main-window.png", main)
     desktop.screenshot("tray-online.png", desktop.tray_area(), zoom=3)
 
+    # 2b. Ctrl+N: a new conversation with bob by his UserID, checked as typed; it opens named for him.
+    desktop.x.key("ctrl+n")
+    new = desktop.wait_window(app, "^New conversation$")
+    desktop.x.type("bob smith")
+    wait_until("the hint, as typed: no spaces in a UserID", lambda: "(not space)" in desktop.wait_element(
+        app, "text", "UserID").description, 10)  # fmt: skip
+    new = desktop.wait_window(app, "^New conversation$")  # taller now: it grew to show the hint
+    desktop.screenshot("new-conversation.png", new)
+    desktop.x.key("ctrl+a")
+    desktop.x.type("bob")
+    desktop.x.key("Return")
+    wait_until("the dialog to close", lambda: desktop.window(app, "^New conversation$") is None, 10)
+    desktop.wait_element(app, "list item", re.compile("^bob"))  # in the conversation list, named for bob
+    _send_message(desktop, app, "hi bob, just you and me")
+    server = ServerClient(_sandbox_url(app))
+    try:
+        bob = server.login("bob", server.demo_ticket("bob"), "Linux", "bob-laptop", "Bob's laptop")
+        dm = server.satori(bob, "bob", "user.channel.create", {"user_id": "alice"})["id"]
+        listed = server.satori(bob, "bob", "message.list", {"channel_id": dm})
+        assert [m["content"] for m in listed["data"]] == ["hi bob, just you and me"], listed
+    finally:
+        server.close()
+    desktop.screenshot("direct-conversation.png", main)
+
     # 3. Quit with SIGTERM, start again: online at once, the login window never shown.
     _assert_clean_exit(app, app.terminate())
     app = desktop.start_app(home)
@@ -215,9 +241,9 @@ def test_the_desktop_walk(desktop: Desktop, tmp_path: Path) -> None:
         assert desktop.window(app, LOGIN_TITLE) is None, "the login window showed although alice is remembered"
         assert time.monotonic() < deadline and app.proc.poll() is None, "no remembered login:\n" + app.log()
         time.sleep(0.1)
-    main = desktop.wait_window(app, "^im-desktop — alice$")
+    main = desktop.wait_window(app, MAIN_TITLE)
     assert desktop.window(app, LOGIN_TITLE) is None
-    _wait_status(desktop, app, "^Online$")
+    _wait_status(desktop, app, ONLINE)
     desktop.wait_tray("online")
 
     # 4. The network goes quiet (the server is frozen, its sockets open): the app notices by itself, then
@@ -233,7 +259,7 @@ def test_the_desktop_walk(desktop: Desktop, tmp_path: Path) -> None:
         desktop.screenshot("reconnecting.png", desktop.rect(bar))
         assert status.startswith("Reconnecting")
     app.wait_log("online", count=2, timeout=40)
-    _wait_status(desktop, app, "^Online$")
+    _wait_status(desktop, app, ONLINE)
     desktop.wait_tray("online")
 
     # 5. alice logs in on a phone whose name is markup (whoever has the account picks it): the app is kicked,
@@ -254,7 +280,7 @@ def test_the_desktop_walk(desktop: Desktop, tmp_path: Path) -> None:
     desktop.click(desktop.wait_element(app, "push button", "Log in again"))
     app.wait_log("online", count=3)
     wait_until("the dialog to close", lambda: desktop.window(app, "^Logged out$") is None, 10)
-    _wait_status(desktop, app, "^Online$")
+    _wait_status(desktop, app, ONLINE)
     desktop.wait_tray("online")
 
     # 6. An expired ticket: see test_an_expired_ticket_asks_for_a_new_one (a sandbox ticket lasts 7 days and
@@ -264,7 +290,7 @@ def test_the_desktop_walk(desktop: Desktop, tmp_path: Path) -> None:
     desktop.click(desktop.wait_element(app, "menu item", "Account"))
     desktop.click(desktop.wait_element(app, "menu item", "Log out"))
     desktop.wait_window(app, LOGIN_TITLE)
-    wait_until("the main window to go", lambda: desktop.window(app, "^im-desktop — alice$") is None, 10)
+    wait_until("the main window to go", lambda: desktop.window(app, MAIN_TITLE) is None, 10)
     wait_until("the keyring to forget the ticket", lambda: _remembered_ticket() is None and not _keyring_entries(), 15,
                describe=lambda: f"entries: {sorted(_keyring_entries())}")  # fmt: skip
     desktop.wait_tray("offline")
@@ -306,7 +332,7 @@ def test_an_expired_ticket_asks_for_a_new_one(desktop: Desktop, tmp_path: Path) 
         short = usersig.generate(keys["sdkappid"], keys["secret_key"], "dave", lifetime)
         desktop.log_in(app, "dave", remember=False, secret=short)
         app.wait_log("online")
-        main = desktop.wait_window(app, "^im-desktop — dave$")
+        main = desktop.wait_window(app, "^im-desktop — dave · Lab server$")
         expires_at = usersig.decode(short).expires_at
         draft = "a draft that must survive"
         desktop.click(desktop.wait_element(app, "text", "Message"))
@@ -317,7 +343,7 @@ def test_an_expired_ticket_asks_for_a_new_one(desktop: Desktop, tmp_path: Path) 
         desktop.wait_element(app, "label", "Your login ticket has expired")
         desktop.wait_tray("needs-login")
         _wait_status(desktop, app, "^Needs a new login ticket$")
-        assert desktop.window(app, "^im-desktop — dave$") is not None, "the main window went away"
+        assert desktop.window(app, "^im-desktop — dave · Lab server$") is not None, "the main window went away"
         desktop.screenshot("ticket-dialog.png", dialog)
 
         fresh = usersig.generate(keys["sdkappid"], keys["secret_key"], "dave", 86400)
@@ -326,9 +352,9 @@ def test_an_expired_ticket_asks_for_a_new_one(desktop: Desktop, tmp_path: Path) 
         desktop.x.key("Return")
         app.wait_log("online", count=2)
         wait_until("the dialog to close", lambda: desktop.window(app, "^Log in again$") is None, 10)
-        _wait_status(desktop, app, "^Online$")
+        _wait_status(desktop, app, "^Online as dave · Lab server$")
         desktop.wait_tray("online")
-        assert main == desktop.window(app, "^im-desktop — dave$")
+        assert main == desktop.window(app, "^im-desktop — dave · Lab server$")
         composer = desktop.wait_element(app, "text", "Message")
         assert desktop.a11y.text(composer) == draft, "the draft was lost"
 
@@ -356,7 +382,7 @@ def test_closing_the_display_ends_the_app(desktop: Desktop, tmp_path: Path) -> N
     desktop.wait_window(app, LOGIN_TITLE)
     desktop.log_in(app, "alice", remember=False)
     app.wait_log("online")
-    desktop.wait_window(app, "^im-desktop — alice$")
+    desktop.wait_window(app, MAIN_TITLE)
     tree = [psutil.Process(app.pid), *psutil.Process(app.pid).children(recursive=True)]
     assert any("--run-server" in proc.cmdline() for proc in tree[1:]), "no sandbox server under the app"
 

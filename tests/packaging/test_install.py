@@ -82,7 +82,7 @@ def test_install_launch_log_in_quit_uninstall(built: Built, tmp_path: Path) -> N
         desktop.screenshot("installed-login-window.png", login)
         desktop.log_in(app, "erin", remember=False)
         app.wait_log("online", timeout=60)
-        main = desktop.wait_window(app, "^im-desktop — erin$")
+        main = desktop.wait_window(app, "^im-desktop — erin · Built-in sandbox$")
         desktop.wait_tray("online")
         desktop.screenshot("installed-main-window.png", main)
         desktop.quit_from_tray()

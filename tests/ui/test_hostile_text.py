@@ -150,7 +150,7 @@ def _main_window(qtbot: QtBot, text: str) -> str:
     window.on_message("c1", {"id": "2", "content": text, "user": {"id": text}})
     rendered(window)
     rows = "\n".join(window.history_lines())
-    items = "\n".join(window.conversations.item(i).text() for i in range(window.conversations.count()))
+    items = "\n".join(window.conversation_lines())
     return "\n".join([shown_in_labels(window), rows, items])
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from PySide6.QtGui import QKeySequence
 from pytestqt.qtbot import QtBot
 
 from im_desktop.cache import CachedMessage, Conversation, OutboxItem
+from im_desktop.protocol.models import LoginStatus
 from im_desktop.ui.main_window import MainWindow
 
 
@@ -25,7 +27,7 @@ def test_conversations_with_unread_counts_and_selection(qtbot: QtBot) -> None:
         window.set_conversations([Conversation("general", "General", 0, "hi", 1000, 2),
                                   Conversation("private:alice:bob", "bob", 1, "yo", 900, 0)])  # fmt: skip
     assert opened.args == ["general"]
-    assert window.conversations.item(0).text() == "General  (2)"
+    assert window.conversation_lines() == ["General  (2)", "bob"]
     assert window.windowTitle() == "im-desktop — alice"
 
 
@@ -117,3 +119,43 @@ def test_a_message_shown_once_is_not_shown_again(qtbot: QtBot) -> None:
     window.on_message("general", {"id": "2", "content": "new", "user": {"id": "bob"}})
     window.on_message("general", {"id": "2", "content": "new", "user": {"id": "bob"}})
     assert [t.split("\n")[1] for t in _texts(window)] == ["hello", "new"]
+
+
+def test_who_and_where_in_the_title_the_account_menu_and_the_status_bar(qtbot: QtBot) -> None:
+    window = _window(qtbot)
+    window.set_user("alice", "Built-in sandbox")
+    window.connection_bar.on_status_changed(LoginStatus.ONLINE)
+    assert window.windowTitle() == "im-desktop — alice · Built-in sandbox"
+    assert window.identity_action.isVisible() and not window.identity_action.isEnabled()
+    assert window.identity_action.text() == "Logged in as alice · Built-in sandbox"
+    assert window.connection_bar.state_text == "Online as alice · Built-in sandbox"
+    # A server's title is the user's own words or a server's: "&" is shown, not taken as a mnemonic.
+    window.set_user("alice", "R&D <b>chat</b>")
+    assert window.identity_action.text() == "Logged in as alice · R&&D <b>chat</b>"
+    window.set_user("")
+    assert window.windowTitle() == "im-desktop" and not window.identity_action.isVisible()
+
+
+def test_ctrl_n_and_the_button_ask_for_a_new_conversation(qtbot: QtBot) -> None:
+    window = _window(qtbot)
+    # The key itself is pressed in the e2e walk (the offscreen platform activates no window for shortcuts).
+    assert window.new_action.shortcut() == QKeySequence("Ctrl+N") and window.new_action in window.actions()
+    assert window.settings_action.shortcut() == QKeySequence("Ctrl+,")  # Linux: no standard key, so this one
+    with qtbot.waitSignal(window.new_conversation_requested, timeout=1000):
+        window.new_action.trigger()
+    with qtbot.waitSignal(window.new_conversation_requested, timeout=1000):
+        window.new_button.click()
+
+
+def test_a_message_author_offers_message_them_but_not_yourself(qtbot: QtBot) -> None:
+    window = _window(qtbot)
+    window.set_conversations([Conversation("general", "General", 0, "", 0, 0)])
+    messages = [CachedMessage("general", "1", "bob", "hello", 1_700_000_000_000),
+                CachedMessage("general", "2", "alice", "hi bob", 1_700_000_001_000)]  # fmt: skip
+    window.show_history("general", messages, [])
+    [action] = window.author_actions(0)
+    assert action.text() == "Message bob"
+    with qtbot.waitSignal(window.message_user_requested) as asked:
+        action.trigger()
+    assert asked.args == ["bob"]
+    assert window.author_actions(1) == [] and window.author_actions(7) == []

@@ -27,7 +27,9 @@ def test_addresses_are_checked_before_ok(qtbot: QtBot) -> None:
     assert not _ok(dialog)
     dialog.ticket_edit.setText("https://tickets.example.com/usersig")
     assert _ok(dialog)
-    assert dialog.choice() == ServerChoice("Work", "im", "https://chat.example.com", "https://tickets.example.com/usersig")
+    assert dialog.choice() == ServerChoice(
+        "Work", "im", "https://chat.example.com", "https://tickets.example.com/usersig"
+    )
 
 
 def test_a_satori_server_needs_no_ticket_server_and_the_dialog_is_window_modal(qtbot: QtBot) -> None:
@@ -42,3 +44,21 @@ def test_a_satori_server_needs_no_ticket_server_and_the_dialog_is_window_modal(q
     assert dialog.windowModality() == Qt.WindowModality.WindowModal
     for widget in (dialog.title_edit, dialog.kind_box, dialog.url_edit, dialog.ticket_edit):
         assert widget.accessibleName()
+
+
+def test_a_proxy_is_checked_as_typed_and_kept_in_one_spelling(qtbot: QtBot) -> None:
+    dialog = ServerDialog()
+    qtbot.addWidget(dialog)
+    dialog.title_edit.setText("Work")
+    dialog.url_edit.setText("https://chat.example.com")
+    assert _ok(dialog) and dialog.choice().proxy == ""  # the system's proxies
+    qtbot.keyClicks(dialog.proxy_edit, "socks5://127.0.0.1")
+    assert not _ok(dialog)
+    assert "Proxy: needs a port" in dialog.problem.text()
+    qtbot.keyClicks(dialog.proxy_edit, ":1080")
+    assert _ok(dialog)
+    dialog.proxy_edit.setText("http://alice:secret@proxy.example.com:3128")
+    assert not _ok(dialog) and "no secrets" in dialog.problem.text()
+    dialog.proxy_edit.setText(" HTTP://Proxy.Example.com:3128 ")
+    assert _ok(dialog)
+    assert dialog.choice().proxy == "http://proxy.example.com:3128"

@@ -221,3 +221,15 @@ def test_long_error_does_not_widen_the_window(bar: ConnectionStatusBar) -> None:
 def test_every_widget_has_an_accessible_name(bar: ConnectionStatusBar) -> None:
     for child in (bar._label, bar._retry, bar._outbox):
         assert child.accessibleName()
+
+
+def test_online_says_who_and_where(bar: ConnectionStatusBar) -> None:
+    bar.on_status_changed(LoginStatus.ONLINE)
+    assert bar.state_text == "Online"  # nobody known yet
+    bar.set_identity("alice", "Built-in sandbox")
+    assert bar.state_text == "Online as alice · Built-in sandbox"
+    bar.on_status_changed(LoginStatus.RECONNECT)
+    bar.on_status_changed(LoginStatus.ONLINE)
+    assert bar.state_text == "Online as alice · Built-in sandbox"
+    bar.set_identity("", "")
+    assert bar.state_text == "Online"
