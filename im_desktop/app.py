@@ -8,6 +8,7 @@ import hashlib
 import logging
 import socket
 import sys
+import time
 from collections.abc import Coroutine
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -16,11 +17,11 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QApplication
 
 from im_desktop.attention import Attention
-from im_desktop.cache import CacheError
+from im_desktop.cache import CacheError, LocalCache, cache_path
 from im_desktop.conversations import Conversations
 from im_desktop.preferences import Preferences
 from im_desktop.protocol.errors import ImError
-from im_desktop.protocol.models import LoginStatus
+from im_desktop.protocol.models import LoginStatus, check_user_id
 from im_desktop.sandbox import SandboxServer
 from im_desktop.session.failures import as_im_error
 from im_desktop.session.supervisor import TaskSupervisor
@@ -28,10 +29,10 @@ from im_desktop.settings import (
     SANDBOX,
     AppPaths,
     ServerProfileSettings,
-    Settings,
     load_settings,
     save_settings,
 )
+from im_desktop.ticket_source import provider_for
 from im_desktop.ui.dialogs import KICK_LOGIN_AGAIN, KICK_QUIT, KickedDialog, TicketDialog
 from im_desktop.ui.login_window import LoginRequest, LoginWindow, ProfileChoice
 from im_desktop.ui.main_window import MainWindow
@@ -45,7 +46,6 @@ from im_desktop.ui.tray import TrayIcon
 if TYPE_CHECKING:
     from im_desktop.credentials import CredentialStore
     from im_desktop.session.controller import SessionController
-    from im_desktop.session.tickets import TicketProvider
 
 __all__ = ["DesktopApp"]
 
@@ -55,36 +55,26 @@ _TRAY_STATE = {LoginStatus.ONLINE: "online", LoginStatus.CONNECT: "connecting", 
                LoginStatus.DISCONNECT: "connecting", LoginStatus.OFFLINE: "offline"}  # fmt: skip
 
 
-def _provider(request: LoginRequest, settings: Settings) -> TicketProvider:
-    from im_desktop.session.tickets import BusinessServerTickets, PastedTicket, SandboxTickets, StaticToken
-
-    if request.source == "sandbox":
-        return SandboxTickets()
-    if request.source == "password":
-        return BusinessServerTickets(settings.profile(request.profile).ticket_url, request.secret)
-    if request.source == "token":
-        return StaticToken(request.secret)
-    return PastedTicket(request.secret)
-
-
 class DesktopApp(QObject):
     """Owns every long-lived object; the views never see the controller, only these connections."""
 
     def __init__(self, app: QApplication, paths: AppPaths, options: argparse.Namespace, *,
-                 credentials: CredentialStore | None = None) -> None:  # fmt: skip
+                 credentials: CredentialStore | None = None, sandbox: SandboxServer | None = None) -> None:  # fmt: skip
         super().__init__()
         self.app, self.paths, self.options = app, paths, options
         self.settings = load_settings(paths.settings_file)
         self.tasks = TaskSupervisor()
         self._credentials = credentials  # the OS keyring unless given (tests give a keyring of their own)
-        self.sandbox = SandboxServer(paths.data / "sandbox-server", paths.logs / "sandbox-server.log")
+        self.sandbox = sandbox or SandboxServer.for_paths(paths)  # launch.py may have forked it already
         self.login_window = LoginWindow()
         self.main_window = MainWindow()
         self.tray = TrayIcon(icons_dir()) if TrayIcon.available() else None
         self.main_window.keep_in_tray = self.tray is not None
         self.controller: SessionController | None = None
         self.network = NetworkWatch(self)
-        self.conversations = Conversations(self.main_window, self.tray, lambda: self.controller, self.spawn)
+        self._early_cache: LocalCache | None = None  # a remembered start's cache, until the controller takes it
+        self.conversations = Conversations(self.main_window, self.tray, lambda: self.controller, self.spawn,
+                                           lambda: self._early_cache)  # fmt: skip
         self.notifier = Notifier(self.tray.tray_icon if self.tray is not None else None, self)
         self.attention = Attention(self.main_window, self.conversations, self.notifier, lambda: self.controller,
                                    lambda: self.settings.notifications)  # fmt: skip
@@ -110,12 +100,16 @@ class DesktopApp(QObject):
         url = profile.base_url
         if profile.kind == SANDBOX:
             url = self.sandbox.prepare()
-            self.sandbox.launch()  # the server boots in parallel with the session layer's imports
-        self.controller = self._make_controller(profile.name, url)
-        if remembered and not self._show_main(self.settings.last_user, show=not hidden):  # cached conversations
+            self.sandbox.launch()  # (launch.py forked it already) it boots while the app imports and shows
+        # The cached conversations before the session layer exists: its imports (the network stack) come after.
+        if remembered and not self._show_main(self.settings.last_user, show=not hidden):
             remembered = False
         if remembered or hidden:
             log.info("started hidden in the tray" if hidden else "first window shown")
+        await asyncio.sleep(0)  # one turn of the loop: Qt paints the window before the imports below hold it
+        loading = time.monotonic()
+        self.controller = self._make_controller(profile.name, url)
+        log.info("session layer ready in %.0f ms", 1000 * (time.monotonic() - loading))  # mostly its imports
         self._show_tray()
         self.network.start()
         self.spawn("notifier", self.notifier.run())
@@ -199,10 +193,11 @@ class DesktopApp(QObject):
         if self._credentials is None:
             self._credentials = CredentialStore()
         platform = {"win32": "Windows", "darwin": "Mac"}.get(sys.platform, "Linux")
+        early, self._early_cache = self._early_cache, None  # the controller owns it from here on
         c = SessionController(
             ServerProfile(profile_name, url, self.settings.profile(profile_name).route), cache_dir=self.paths.cache,
             credentials=self._credentials, platform=platform, device_id=self.settings.device_id,
-            device_name=socket.gethostname() or platform,
+            device_name=socket.gethostname() or platform, cache=early,
         )  # fmt: skip
         bar = self.main_window.connection_bar
         c.status_changed.connect(bar.on_status_changed)
@@ -233,7 +228,8 @@ class DesktopApp(QObject):
             if self._server_problem and sandbox and not await self._start_sandbox():
                 return
             assert self.controller is not None
-            await self.controller.login(request.user_id, _provider(request, self.settings), remember=request.remember)
+            provider = provider_for(request, self.settings)
+            await self.controller.login(request.user_id, provider, remember=request.remember)
         except Exception as exc:  # whatever it was, the window must not stay busy
             error = as_im_error(exc)
             assert error is not None
@@ -380,9 +376,12 @@ class DesktopApp(QObject):
         """The main window on the user's cached conversations (shown unless `show` is False: started hidden);
         False (and the login window saying why) when the cache cannot be opened even after moving a damaged one
         aside."""
-        assert self.controller is not None
         try:
-            self.controller.open_offline(user_id)
+            if self.controller is not None:
+                self.controller.open_offline(user_id)
+            else:  # a remembered start: the cache alone, handed to the controller once it is made
+                path = cache_path(self.paths.cache, self.settings.profile().name, check_user_id(user_id))
+                self._early_cache = LocalCache(path)
         except (ImError, CacheError) as exc:
             error = as_im_error(exc)
             assert error is not None

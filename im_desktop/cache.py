@@ -15,7 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from im_desktop.private_files import ensure_private_file, private_dir
 
-__all__ = ["CacheError", "CachedMessage", "Conversation", "LocalCache", "OutboxItem"]
+__all__ = ["CacheError", "CachedMessage", "Conversation", "LocalCache", "OutboxItem", "cache_path"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,11 @@ R = TypeVar("R")
 
 class CacheError(Exception):
     """The cache file could not be read or written (a full disk, a lost permission). Nothing was sent."""
+
+
+def cache_path(cache_dir: Path, profile_name: str, user_id: str) -> Path:
+    """Where one user's cache on one server lives (the UserID is checked before it becomes a file name)."""
+    return cache_dir / profile_name / f"{user_id}.sqlite3"
 
 
 def _guarded(method: Callable[P, R]) -> Callable[P, R]:

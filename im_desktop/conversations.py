@@ -55,9 +55,11 @@ class Conversations(QObject):
     never raised inside a Qt slot."""
 
     def __init__(self, window: MainWindow, tray: TrayIcon | None,
-                 controller: Callable[[], SessionController | None], spawn: Spawn | None = None) -> None:  # fmt: skip
+                 controller: Callable[[], SessionController | None], spawn: Spawn | None = None,
+                 early_cache: Callable[[], LocalCache | None] = lambda: None) -> None:  # fmt: skip
         super().__init__()
         self._window, self._tray, self._controller = window, tray, controller
+        self._early_cache = early_cache  # a remembered start shows the cache before the controller exists
         if spawn is not None:  # the app's task supervisor: these wait on a dialog and on the server
             window.new_conversation_requested.connect(lambda: spawn("new-conversation", self.start_new()))
             window.message_user_requested.connect(lambda user_id: spawn("message-user", self.message(user_id)))
@@ -93,8 +95,7 @@ class Conversations(QObject):
             self.open(args[0])
 
     def open(self, channel_id: str) -> None:
-        controller = self._controller()
-        cache = controller.cache if controller is not None else None
+        cache = self._cache()
         if cache is None:
             return
         try:  # read marks are Attention's: a conversation opened in a hidden or unfocused window is not read
@@ -127,7 +128,7 @@ class Conversations(QObject):
 
     def _cache(self) -> LocalCache | None:
         controller = self._controller()
-        return controller.cache if controller is not None else None
+        return controller.cache if controller is not None else self._early_cache()
 
     def _load_older(self, channel_id: str, before_id: str) -> None:
         """The open conversation was scrolled past the cache: the server's page before it, into the cache."""
@@ -147,8 +148,7 @@ class Conversations(QObject):
             self._notice(self.tr("Only web (http, https) and e-mail links can be opened."))
 
     def refresh_outbox(self) -> None:
-        controller = self._controller()
-        cache = controller.cache if controller is not None else None
+        cache = self._cache()
         try:
             if cache is not None:
                 self._window.set_outbox(cache.outbox())
@@ -156,8 +156,7 @@ class Conversations(QObject):
             self._notice(str(exc))
 
     def refresh(self) -> None:
-        controller = self._controller()
-        cache = controller.cache if controller is not None else None
+        cache = self._cache()
         if cache is None:
             return
         try:

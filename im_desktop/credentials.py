@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -90,7 +91,11 @@ class CredentialStore:
                 return None
             return "".join(p for p in parts if isinstance(p, str))
 
-        return await self._call(read)
+        started = time.monotonic()
+        try:
+            return await self._call(read)
+        finally:  # a slow keyring (a locked collection, a sleepy D-Bus service) shows in the log
+            log.info("keyring read in %.0f ms", 1000 * (time.monotonic() - started))
 
     async def delete_ticket(self, profile: str, user_id: str) -> None:
         name = _entry(profile, user_id)

@@ -15,9 +15,9 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from im_desktop import __version__
-from im_desktop.app import DesktopApp
 from im_desktop.logging_setup import setup_logging
-from im_desktop.settings import AppPaths, load_settings
+from im_desktop.sandbox import SandboxServer
+from im_desktop.settings import SANDBOX, AppPaths, load_settings
 from im_desktop.ui.display_watch import DisplayWatch
 from im_desktop.ui.resources import icons_dir, install_language
 from im_desktop.ui.signal_wakeup import SignalWakeup
@@ -42,7 +42,15 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
+def _skip_unused_extras() -> None:
+    """httpx imports its command-line tool (rich, click, pygments: ~70 ms) and httpcore imports trio (~55 ms)
+    whenever they happen to be installed; the app runs neither, so their imports fail at once instead."""
+    for name in ("httpx._main", "trio"):
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None in sys.modules: "not installed"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _skip_unused_extras()
     options = _parse(sys.argv[1:] if argv is None else argv)
     if options.self_test:  # touches no settings, cache or log of the user's
         from im_desktop.self_test import main as self_test
@@ -67,12 +75,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if claim is Claim.UNAVAILABLE:  # not "already running": say what is wrong and run unguarded
         log.warning("cannot make sure only one im-desktop runs (%s); starting anyway", instance.problem)
+    settings = load_settings(paths.settings_file)
+    sandbox = SandboxServer.for_paths(paths)
+    if settings.profile().kind == SANDBOX:
+        sandbox.launch()  # forked first: the server boots (~0.3 s) while this process imports and shows a window
+    from im_desktop.app import DesktopApp  # the composition root's imports overlap the server's boot
+
     # Before any window exists: the language is read once per start (the dialog says a change needs a restart).
-    install_language(app, paths.cache / "translations", load_settings(paths.settings_file).language)
+    install_language(app, paths.cache / "translations", settings.language)
     display = DisplayWatch(app)  # if Qt ends its loop by itself (the display went away), the app still quits in order
     runner = asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(display.app))
     try:
-        desktop = DesktopApp(app, paths, options)
+        desktop = DesktopApp(app, paths, options, sandbox=sandbox)
         display.on_lost = desktop.quit
         instance.raise_requested.connect(desktop.raise_on_request)
         loop = runner.get_loop()

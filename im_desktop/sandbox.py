@@ -8,9 +8,14 @@ import logging
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from im_desktop.private_files import ensure_private_file, private_dir
+
+if TYPE_CHECKING:
+    from im_desktop.settings import AppPaths
 
 __all__ = ["SandboxServer", "server_command"]
 
@@ -44,13 +49,20 @@ class SandboxServer:
         self._log_start = 0  # where this run's part of the server's log begins
         self._port = 0
         self._stopping = False
+        self._spawned_at = 0.0  # time.monotonic() of the latest spawn
         self.url = ""
+
+    @classmethod
+    def for_paths(cls, paths: AppPaths) -> SandboxServer:
+        """The sandbox of the app with these folders (its data, and its log beside the app's)."""
+        return cls(paths.data / "sandbox-server", paths.logs / "sandbox-server.log")
 
     def _spawn(self) -> subprocess.Popen[str]:
         private_dir(self._log_file.parent)
         ensure_private_file(self._log_file)  # what the server logs is the user's business only: 0600
         with self._log_file.open("a", encoding="utf-8") as server_log:
             self._log_start = server_log.tell()
+            self._spawned_at = time.monotonic()
             return subprocess.Popen(  # noqa: S603 - our own executable with fixed arguments
                 server_command(self._data_dir, self._port), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=server_log, text=True,
@@ -88,7 +100,9 @@ class SandboxServer:
             said = await asyncio.to_thread(self._last_words)
             raise RuntimeError(f"the sandbox server did not start{': ' + said if said else ''} (see {self._log_file})")
         self.url = line.strip()
-        log.info("sandbox server at %s (data in %s)", self.url, self._data_dir)
+        booted = 1000 * (time.monotonic() - self._spawned_at)
+        log.info("sandbox server at %s (data in %s; listening %.0f ms after it was started)", self.url, self._data_dir,
+                 booted)  # fmt: skip
         return self.url
 
     async def keep_running(self, max_restarts: int = 5) -> None:

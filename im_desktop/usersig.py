@@ -45,12 +45,7 @@ class UserSigInfo:
 
 
 def _content(identifier: str, sdkappid: int, issued_at: int, lifetime: int, userbuf_b64: str | None) -> str:
-    text = (
-        f"TLS.identifier:{identifier}\n"
-        f"TLS.sdkappid:{sdkappid}\n"
-        f"TLS.time:{issued_at}\n"
-        f"TLS.expire:{lifetime}\n"
-    )
+    text = f"TLS.identifier:{identifier}\nTLS.sdkappid:{sdkappid}\nTLS.time:{issued_at}\nTLS.expire:{lifetime}\n"
     if userbuf_b64 is not None:
         text += f"TLS.userbuf:{userbuf_b64}\n"
     return text

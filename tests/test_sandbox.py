@@ -133,9 +133,16 @@ async def test_the_sandbox_keeps_its_data_and_log_to_this_user(tmp_path: Path) -
     sandbox = SandboxServer(tmp_path / "data" / "sandbox", tmp_path / "logs" / "sandbox.log")
     await sandbox.start()
     try:
-        modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in (
-            tmp_path / "logs", tmp_path / "logs" / "sandbox.log", tmp_path / "data" / "sandbox",
-            tmp_path / "data" / "sandbox" / "server.sqlite3", tmp_path / "data" / "sandbox" / "server-keys.json")}
+        modes = {
+            path.name: stat.S_IMODE(path.stat().st_mode)
+            for path in (
+                tmp_path / "logs",
+                tmp_path / "logs" / "sandbox.log",
+                tmp_path / "data" / "sandbox",
+                tmp_path / "data" / "sandbox" / "server.sqlite3",
+                tmp_path / "data" / "sandbox" / "server-keys.json",
+            )
+        }
     finally:
         assert await sandbox.stop() == 0
     assert modes == {"logs": 0o700, "sandbox.log": 0o600, "sandbox": 0o700, "server.sqlite3": 0o600,

@@ -97,14 +97,29 @@ def _pack(doc: object) -> str:
         ("A" * 5000, ErrorCode.USERSIG_CHECK_FAILED),
         (_pack([1, 2, 3]), ErrorCode.USERSIG_CHECK_FAILED),
         (_pack({"TLS.identifier": "alice"}), ErrorCode.USERSIG_CHECK_FAILED),
-        (_pack({"TLS.identifier": "a", "TLS.sdkappid": "1", "TLS.time": 1, "TLS.expire": 1, "TLS.sig": "x"}),
-         ErrorCode.USERSIG_CHECK_FAILED),
-        (_pack({"TLS.identifier": "a", "TLS.sdkappid": 1, "TLS.time": True, "TLS.expire": 1, "TLS.sig": "x"}),
-         ErrorCode.USERSIG_CHECK_FAILED),
+        (
+            _pack({"TLS.identifier": "a", "TLS.sdkappid": "1", "TLS.time": 1, "TLS.expire": 1, "TLS.sig": "x"}),
+            ErrorCode.USERSIG_CHECK_FAILED,
+        ),
+        (
+            _pack({"TLS.identifier": "a", "TLS.sdkappid": 1, "TLS.time": True, "TLS.expire": 1, "TLS.sig": "x"}),
+            ErrorCode.USERSIG_CHECK_FAILED,
+        ),
         (_pack({"pad": "x" * 100_000}), ErrorCode.USERSIG_CHECK_FAILED),
     ],
-    ids=["empty", "truncated-half", "truncated-tail", "garbage", "non-ascii", "oversized", "json-list",
-         "missing-fields", "string-appid", "bool-time", "zip-bomb"],
+    ids=[
+        "empty",
+        "truncated-half",
+        "truncated-tail",
+        "garbage",
+        "non-ascii",
+        "oversized",
+        "json-list",
+        "missing-fields",
+        "string-appid",
+        "bool-time",
+        "zip-bomb",
+    ],
 )
 def test_decode_rejects_broken_sigs_with_a_clear_code(sig: str, expected: ErrorCode) -> None:
     with pytest.raises(ImError) as exc:

@@ -13,6 +13,7 @@ from im_desktop.protocol.events import Ready, StreamEnd
 from im_desktop.protocol.models import LoginStatus
 from im_desktop.session.failures import as_im_error
 from im_desktop.session.outcomes import Next, Outcome, classify_error, classify_stream_end
+from im_desktop.session.types import log_steps
 
 if TYPE_CHECKING:
     from im_desktop.session.controller import SessionController
@@ -68,6 +69,8 @@ class ConnectionLoop:
     def _on_ready(self, ready: Ready) -> None:
         # The backoff is not reset here: a server that sends READY and hangs up must not get a fast loop.
         self._ready_at = asyncio.get_running_loop().time()
+        if self._first is not None and not self._first.done():  # a login's READY: how long each step took
+            log_steps(self._c.login_marks)
         self._c.on_ready(ready)  # an ImError refuses this READY (not our account): see _connect_once
         self._settle_first(None)
 

@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 from PySide6.QtCore import QObject, Signal
 
-from im_desktop.cache import LocalCache, OutboxItem
+from im_desktop.cache import LocalCache, OutboxItem, cache_path
 from im_desktop.credentials import CredentialStore, CredentialStoreUnavailable
 from im_desktop.protocol.client import Credentials, ProtocolClient
 from im_desktop.protocol.errors import ErrorCode, ImError
@@ -85,6 +85,7 @@ class SessionController(QObject):
         device_name: str,
         timing: Timing | None = None,
         wall_clock: Callable[[], float] = time.time,
+        cache: LocalCache | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -95,6 +96,7 @@ class SessionController(QObject):
         self._platform, self._device_id, self._device_name = platform, device_id, device_name
         self._wall = wall_clock
         self.tasks = TaskSupervisor()
+        self.login_marks: list[float] = []  # when each step of the last login ended (types.log_steps)
         self.client = ProtocolClient(profile.base_url, proxy=profile.proxy)
         self._sdk_status = SdkLoginStatus.LOGOUT
         self._login: dict[str, Any] = {"sn": 0, "status": int(LoginStatus.OFFLINE), "adapter": "", "platform": None,
@@ -106,7 +108,7 @@ class SessionController(QObject):
         # Who was logged in, and how, when the server ended the session (kick, expiry): "Log in again" repeats
         # it. Only an explicit logout forgets it. The controller is the one owner of this; the app asks.
         self._last: tuple[str, TicketProvider] | None = None
-        self.cache: LocalCache | None = None
+        self.cache: LocalCache | None = cache  # one the app opened before this existed (a remembered start)
         self.login_requests = 0  # HTTP logins sent, so tests can hold us to Tencent's no-loop rule
         self.outbox = Outbox(self)
         self.renewal = TicketRenewal(self, wall_clock)
@@ -158,6 +160,7 @@ class SessionController(QObject):
         self._set_sdk_status(SdkLoginStatus.LOGINING)
         self.set_status(LoginStatus.CONNECT)
         self.connecting.emit()
+        self.login_marks = [time.monotonic()]  # then the end of discovery, ticket, login: logged at READY
         try:
             ticket = await self._authenticate(user_id, provider)
             self._open_cache(user_id)
@@ -211,7 +214,9 @@ class SessionController(QObject):
         """Get a ticket and log in over HTTP (our server), or take the static token (plain Satori)."""
         discovery = await self.client.discover()
         self.own_server = discovery is not None
+        self.login_marks.append(time.monotonic())
         ticket = await provider.ticket(self.client, user_id)
+        self.login_marks.append(time.monotonic())
         if not self.own_server:
             self.creds = Credentials(ticket or None, "", user_id)  # platform comes from READY
             return ticket
@@ -225,6 +230,7 @@ class SessionController(QObject):
             result = await self._http_login(user_id, ticket)
         self.creds = Credentials(result.token, str(result.login.get("platform") or "im-desktop"), user_id)
         self._login.update({k: v for k, v in result.login.items() if k != "status"})
+        self.login_marks.append(time.monotonic())
         return ticket
 
     async def _http_login(self, user_id: str, ticket: str) -> Any:
@@ -350,7 +356,7 @@ class SessionController(QObject):
         return self.outbox.send(channel_id, content)
 
     async def open_direct(self, user_id: str) -> str:
-        """"New conversation" / "Message bob": the direct channel with `user_id`, named for them; its id."""
+        """ "New conversation" / "Message bob": the direct channel with `user_id`, named for them; its id."""
         if self.creds is None or self.cache is None:
             raise ImError(ErrorCode.NOT_LOGGED_IN, "Log in to start a conversation.")
         channel_id = await naming.open_direct(self.client, self.creds, self.cache, user_id)
@@ -382,7 +388,7 @@ class SessionController(QObject):
         return self.cache
 
     def _cache_path(self, user_id: str) -> Path:
-        return self._cache_dir / self.profile.name / f"{user_id}.sqlite3"
+        return cache_path(self._cache_dir, self.profile.name, user_id)
 
     # -- renewal, wake, network, retry ----------------------------------------------------------
     def _schedule_renewal(self) -> None:

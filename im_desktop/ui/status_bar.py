@@ -172,8 +172,11 @@ class ConnectionStatusBar(QStatusBar):
         if self._identity is None:
             return _tr("Online")
         user, server = self._identity
-        return _tr("Online as {user} · {server}").format(user=user, server=server) if server else _tr(
-            "Online as {user}").format(user=user)
+        return (
+            _tr("Online as {user} · {server}").format(user=user, server=server)
+            if server
+            else _tr("Online as {user}").format(user=user)
+        )
 
     @Slot(float)
     def on_reconnect_scheduled(self, seconds: float) -> None:

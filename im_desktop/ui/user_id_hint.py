@@ -25,7 +25,7 @@ def is_valid_user_id(text: str) -> bool:
 
 
 def user_id_problem(text: str, *, tried: bool) -> str:
-    """"" when `text` is a UserID (or empty and nobody tried to use it yet), else what to change."""
+    """ "" when `text` is a UserID (or empty and nobody tried to use it yet), else what to change."""
     if not text:
         return _tr("Enter a UserID.") if tried else ""
     if is_valid_user_id(text):
