@@ -209,7 +209,8 @@ class DesktopApp(QObject):
         self.conversations.watch(c)
         c.kicked_offline.connect(lambda info: self.spawn("kicked", self._on_kicked(info)))
         c.user_sig_expired.connect(lambda: self.spawn("ticket", self._on_ticket_expired()))
-        c.credential_store_unavailable.connect(self.login_window.on_credentials_unavailable)
+        keyring_note = self.login_window.on_credentials_unavailable  # reading a ticket fails before login_user is set
+        c.credential_store_unavailable.connect(lambda text: keyring_note(text, logged_in=bool(c.login_user)))
         if self.tray is not None:
             c.reconnect_scheduled.connect(self.tray.on_next_retry)
             c.login_status_changed.connect(lambda _s: self.tray.on_logged_in(bool(c.login_user)) if self.tray else None)

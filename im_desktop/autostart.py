@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import plistlib
 import subprocess
 import sys
 from pathlib import Path
@@ -139,6 +138,10 @@ class LaunchAgent:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         doc = {"Label": AUTOSTART_ID, "ProgramArguments": self.command, "RunAtLoad": True, "ProcessType": "Interactive"}
+        # Imported here: plistlib pulls in expat, which the Linux and Windows bundles leave out (lintian refuses an
+        # embedded copy of a system library in the .deb).
+        import plistlib
+
         tmp = self.path.with_suffix(".tmp")
         tmp.write_bytes(plistlib.dumps(doc))
         tmp.replace(self.path)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path, PurePosixPath
 
-__all__ = ["APP_ID", "KEPT_LANGUAGES", "PYTHON_EXCLUDES", "icu_stub", "keep", "size", "version"]
+__all__ = ["APP_ID", "KEPT_LANGUAGES", "NOT_MACOS_EXCLUDES", "PYTHON_EXCLUDES", "icu_stub", "keep", "size", "version"]
 
 APP_ID = "org.imdesktop.ImDesktop"  # reverse DNS: the desktop entry, the AppStream id, the macOS bundle id
 KEPT_LANGUAGES = ("zh_CN",)  # Qt's own catalogues for the languages the app itself is translated into
@@ -21,6 +21,9 @@ PYTHON_EXCLUDES = [
     "pytest", "_pytest", "mypy", "ruff", "IPython", "numpy", "PyInstaller",
     "pydantic", "pydantic_core", "aiohttp.worker",  # yarl's schema hooks and gunicorn's worker: never used
 ]  # fmt: skip
+# Only the macOS login item writes a plist (plistlib, which needs expat); elsewhere expat would be an embedded copy
+# of a system library, which lintian refuses in the .deb.
+NOT_MACOS_EXCLUDES = ["plistlib", "pyexpat", "xml.parsers.expat"]
 
 # Qt libraries the app never loads: QML and Quick, Designer, Help, SQL, Test, the Wayland compositor side,
 # EGLFS and other embedded platforms, PDF, and OpenGL (every widget is drawn by the raster engine; the GL

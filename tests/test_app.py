@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import keyring.errors as keyring_errors
 import pytest
 import qasync
 from aiohttp import web
@@ -596,5 +597,27 @@ def test_a_link_opens_only_after_its_address_was_shown_and_confirmed(tmp_path: P
                     link_point(desktop, len(window.history_lines()) - 1)
         finally:
             QDesktopServices.unsetUrlHandler("https")
+
+    run(body)
+
+
+def test_a_remembered_start_without_a_keyring_shows_the_cache_then_asks_to_log_in(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with world(tmp_path) as env:
+            keyring = MemoryKeyring()
+            keyring.fail_with = keyring_errors.NoKeyringError("no recommended backend was available")
+            profile = env.profile("usersig")
+            settings = Settings(profiles=[env.profile("sandbox"), profile], current_profile=profile.name,
+                                last_user="alice", remember=True)  # fmt: skip
+            async with desktop_app(tmp_path / "home", settings, keyring) as desktop:
+                # The cached conversations first (the cache opens without the keyring), then the login window
+                # saying the keyring is missing, with the UserID kept: nothing crashed, nothing was logged out.
+                await until("the login window", lambda: desktop.login_window.isVisible())
+                assert desktop.main_window.windowTitle() == "im-desktop — alice · Work"
+                note = desktop.login_window.credentials_note
+                assert note.isVisible() and note.text() == (
+                    "The keyring is not available (NoKeyringError). Log in to carry on; your conversations are kept "
+                    "on this computer.")  # fmt: skip
+                assert controller_of(desktop).login_status == SdkLoginStatus.LOGOUT and keyring.calls >= 1
 
     run(body)

@@ -263,8 +263,13 @@ class LoginWindow(QWidget):
         self._set_busy(False)
         self._show_error("")
 
-    def on_credentials_unavailable(self, text: str) -> None:
-        note = self.tr("You stay logged in for this session only; nothing was lost.")
+    def on_credentials_unavailable(self, text: str, *, logged_in: bool = True) -> None:
+        """The keyring failed: while saving a ticket (`logged_in`: the session goes on, unsaved) or while reading a
+        remembered one (a login is needed now)."""
+        if logged_in:
+            note = self.tr("You stay logged in for this session only; nothing was lost.")
+        else:
+            note = self.tr("Log in to carry on; your conversations are kept on this computer.")
         self.credentials_note.setText(f"{shown(text, LONG)} {note}".strip())  # the keyring's words: bounded
         self.credentials_note.setAccessibleDescription(self.credentials_note.text())
         self.credentials_note.show()

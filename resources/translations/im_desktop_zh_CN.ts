@@ -18,6 +18,10 @@
       <translation>正在连接…</translation>
     </message>
     <message>
+      <source>Connection security</source>
+      <translation>连接安全性</translation>
+    </message>
+    <message>
       <source>Connection status</source>
       <translation>连接状态</translation>
     </message>
@@ -40,6 +44,10 @@
     <message>
       <source>Needs a new login ticket</source>
       <translation>需要新的登录票据</translation>
+    </message>
+    <message>
+      <source>Not encrypted</source>
+      <translation>未加密</translation>
     </message>
     <message>
       <source>Offline</source>
@@ -76,6 +84,10 @@
     <message>
       <source>Signed out by the server: {reason}</source>
       <translation>已被服务器登出：{reason}</translation>
+    </message>
+    <message>
+      <source>The connection to this server is not encrypted: anyone on the network can read your messages and login ticket.</source>
+      <translation>与此服务器的连接未加密：网络上的任何人都能读取你的消息和登录票据。</translation>
     </message>
     <message>
       <source>Try to connect now instead of waiting</source>
@@ -228,6 +240,10 @@
     <message>
       <source>Log in</source>
       <translation>登录</translation>
+    </message>
+    <message>
+      <source>Log in to carry on; your conversations are kept on this computer.</source>
+      <translation>请登录以继续；你的会话都保留在这台电脑上。</translation>
     </message>
     <message>
       <source>Log in — IM Desktop</source>
@@ -468,6 +484,10 @@
       <translation>地址(&amp;A)：</translation>
     </message>
     <message>
+      <source>&amp;CA certificate:</source>
+      <translation>CA 证书(&amp;C)：</translation>
+    </message>
+    <message>
       <source>&amp;Kind:</source>
       <translation>类型(&amp;K)：</translation>
     </message>
@@ -488,8 +508,44 @@
       <translation>地址：{problem}。</translation>
     </message>
     <message>
+      <source>All files (*)</source>
+      <translation>所有文件 (*)</translation>
+    </message>
+    <message>
+      <source>Allow an unencrypted connection to this server (not recommended)</source>
+      <translation>允许与此服务器建立未加密的连接（不推荐）</translation>
+    </message>
+    <message>
+      <source>An http:// address is unencrypted: use https://, or allow it below if you must.</source>
+      <translation>http:// 地址不加密：请使用 https://，确有必要时可在下方允许。</translation>
+    </message>
+    <message>
+      <source>Anyone on the network between you and the server could read your password, login ticket and messages.</source>
+      <translation>你与服务器之间网络上的任何人都能读取你的密码、登录票据和消息。</translation>
+    </message>
+    <message>
+      <source>Browse…</source>
+      <translation>浏览…</translation>
+    </message>
+    <message>
       <source>Built-in sandbox</source>
       <translation>内置沙盒</translation>
+    </message>
+    <message>
+      <source>CA certificate file</source>
+      <translation>CA 证书文件</translation>
+    </message>
+    <message>
+      <source>CA certificate: {problem}.</source>
+      <translation>CA 证书：{problem}。</translation>
+    </message>
+    <message>
+      <source>Certificates (*.pem *.crt *.cer)</source>
+      <translation>证书 (*.pem *.crt *.cer)</translation>
+    </message>
+    <message>
+      <source>Choose a CA certificate file</source>
+      <translation>选择 CA 证书文件</translation>
     </message>
     <message>
       <source>Empty: the system's proxy settings. “direct”: no proxy at all.</source>
@@ -540,6 +596,10 @@
       <translation>票据服务器：{problem}。</translation>
     </message>
     <message>
+      <source>Trusted for this server besides the system's certificate authorities.</source>
+      <translation>连接此服务器时，除系统的证书颁发机构外也信任此证书。</translation>
+    </message>
+    <message>
       <source>im-desktop server (UserSig login)</source>
       <translation>im-desktop 服务器（UserSig 登录）</translation>
     </message>
@@ -550,6 +610,10 @@
     <message>
       <source>optional: your company's UserSig endpoint</source>
       <translation>可选：贵公司的 UserSig 接口</translation>
+    </message>
+    <message>
+      <source>optional: your organisation's CA certificate (PEM)</source>
+      <translation>可选：你所在组织的 CA 证书（PEM）</translation>
     </message>
   </context>
   <context>
@@ -735,6 +799,10 @@
       <translation>已被服务器登出</translation>
     </message>
     <message>
+      <source>The connection is not encrypted</source>
+      <translation>连接未加密</translation>
+    </message>
+    <message>
       <source>im-desktop tray menu</source>
       <translation>im-desktop 托盘菜单</translation>
     </message>
@@ -796,6 +864,10 @@
       <translation>管理员结束了你的所有会话。</translation>
     </message>
     <message>
+      <source>An unencrypted connection to {detail} was refused: passwords and tickets would cross the network in clear text. Use an https:// address, or allow an unencrypted connection for this server.</source>
+      <translation>已拒绝与 {detail} 建立未加密的连接：密码和票据会以明文在网络上传输。请使用 https:// 地址，或为此服务器允许未加密的连接。</translation>
+    </message>
+    <message>
       <source>Device: {device} ({platform}).</source>
       <translation>设备：{device}（{platform}）。</translation>
     </message>
@@ -806,6 +878,10 @@
     <message>
       <source>Something went wrong.</source>
       <translation>出了点问题。</translation>
+    </message>
+    <message>
+      <source>The CA certificate file of this server cannot be used: {detail}.</source>
+      <translation>无法使用此服务器的 CA 证书文件：{detail}。</translation>
     </message>
     <message>
       <source>The login ticket belongs to another UserID.</source>
@@ -826,6 +902,18 @@
     <message>
       <source>The login ticket was not made for this server. Check the server and the ticket.</source>
       <translation>该登录票据不是为此服务器签发的。请检查服务器和票据。</translation>
+    </message>
+    <message>
+      <source>The security certificate of {detail} has expired or is not valid yet. Check this computer's date and time; if they are right, the server's operator must renew the certificate.</source>
+      <translation>{detail} 的安全证书已过期或尚未生效。请检查本机的日期和时间；如果无误，需由服务器管理员更新证书。</translation>
+    </message>
+    <message>
+      <source>The security certificate of {detail} is self-signed or from an issuer this computer does not trust. If your organisation has its own certificate authority, add the server again with its CA certificate file.</source>
+      <translation>{detail} 的安全证书是自签名的，或由本机不信任的机构签发。如果你所在组织有自己的证书颁发机构，请使用其 CA 证书文件重新添加此服务器。</translation>
+    </message>
+    <message>
+      <source>The security certificate of {detail} was made for another name. Check the address; someone may be intercepting the connection.</source>
+      <translation>{detail} 的安全证书是为其他名称签发的。请检查地址；可能有人正在拦截此连接。</translation>
     </message>
     <message>
       <source>The server cannot be reached. Check your network; the app keeps trying.</source>
@@ -854,6 +942,10 @@
     <message>
       <source>The server's reply could not be understood. Is the address right?</source>
       <translation>无法理解服务器的回复。地址是否正确？</translation>
+    </message>
+    <message>
+      <source>The server's security certificate was refused ({detail}).</source>
+      <translation>服务器的安全证书被拒绝（{detail}）。</translation>
     </message>
     <message>
       <source>There is no such account.</source>
@@ -898,6 +990,10 @@
     <message>
       <source>code</source>
       <translation>错误码</translation>
+    </message>
+    <message>
+      <source>the server</source>
+      <translation>服务器</translation>
     </message>
     <message>
       <source>this</source>

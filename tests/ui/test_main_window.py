@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QDate, QDateTime, QLocale, Qt, QTime
 from PySide6.QtGui import QKeySequence
 from pytestqt.qtbot import QtBot
 
@@ -159,3 +160,14 @@ def test_a_message_author_offers_message_them_but_not_yourself(qtbot: QtBot) -> 
         action.trigger()
     assert asked.args == ["bob"]
     assert window.author_actions(1) == [] and window.author_actions(7) == []
+
+
+def test_a_conversation_row_shows_its_last_message_and_time_as_plain_text(qtbot: QtBot) -> None:
+    window = _window(qtbot)
+    at = QDateTime(QDate(2026, 3, 4), QTime(9, 41)).toMSecsSinceEpoch()
+    window.set_conversations([Conversation("private:alice:bob", "bob", 1, "Tom &amp; <b>Jerry</b>\nline two", at, 1)])
+    model = window.conversation_model
+    description = model.data(model.index(0), Qt.ItemDataRole.AccessibleDescriptionRole)
+    when = QLocale().toString(QDate(2026, 3, 4), QLocale.FormatType.ShortFormat)  # not today: the date
+    assert description == f"{when} · Tom & Jerry line two"
+    assert model.data(model.index(0), Qt.ItemDataRole.DisplayRole) == "bob  (1)"
