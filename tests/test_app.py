@@ -7,8 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any, TypeVar
 import httpx
 import keyring.errors as keyring_errors
 import pytest
-import qasync
 from aiohttp import web
 from PySide6.QtCore import QObject, QPoint, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
@@ -35,6 +33,7 @@ from im_desktop.ui.link_dialog import LinkDialog
 from im_desktop.ui.login_window import LoginRequest
 from tests.clocks import FakeClock
 from tests.notification_service import NotificationService, notification_service
+from tests.qt_loop import run, until
 from tests.server.support import RunningServer, running_server, serve_app
 from tests.session.keyrings import MemoryKeyring
 from tests.session.signals import reach_status
@@ -43,25 +42,6 @@ from tests.session.strict_satori import BOT, TOKEN, StrictSatori, running_strict
 pytestmark = pytest.mark.slow
 T = TypeVar("T")
 PASSWORD = "correct horse"
-
-
-def run(body: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run `body` on the Qt event loop through qasync, as the app's main() does."""
-    app = QApplication.instance() or QApplication([])
-    assert isinstance(app, QApplication)
-    app.setQuitOnLastWindowClosed(False)  # as main() does: the app quits through DesktopApp.quit only
-    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-        return runner.run(body())
-
-
-async def until(what: str, check: Callable[[], T | None], timeout: float = 10.0) -> T:
-    """Look again every 20 ms until `check()` gives something; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout} s")
-        await asyncio.sleep(0.02)
-    return result
 
 
 def open_dialog(kind: type[T]) -> T | None:

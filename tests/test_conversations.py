@@ -14,8 +14,9 @@ from PySide6.QtTest import QTest
 from im_desktop.app import DesktopApp
 from im_desktop.ui.main_window import MainWindow
 from im_desktop.ui.new_conversation import NewConversationDialog
+from tests.qt_loop import run, until
 from tests.server.support import Session
-from tests.test_app import alice_online, controller_of, direct, open_dialog, run, until, world
+from tests.test_app import alice_online, controller_of, direct, open_dialog, world
 
 pytestmark = pytest.mark.slow
 

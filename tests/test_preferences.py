@@ -18,9 +18,10 @@ from im_desktop.ui.login_window import LoginRequest
 from im_desktop.ui.settings_dialog import SettingsDialog
 from im_desktop.ui.theme import is_dark
 from im_desktop.ui.tray import TrayIcon
+from tests.qt_loop import run, until
 from tests.session.keyrings import MemoryKeyring
 from tests.session.loopback_proxy import loopback_proxy
-from tests.test_app import controller_of, desktop_app, online, run, until, world
+from tests.test_app import controller_of, desktop_app, online, world
 
 pytestmark = pytest.mark.slow
 

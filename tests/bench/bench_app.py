@@ -23,6 +23,9 @@ import psutil
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: make the `tests` package importable
+from tests.bench.stats import quantile, summary  # noqa: E402
+
 RESULTS_FILE = HERE / "results" / "app.json"
 POLL_S = 0.005  # the log file is read every 5 ms; the time is time.monotonic() at the read that finds the line
 TIMEOUT_S = 30.0
@@ -282,20 +285,6 @@ def idle_peer(work: Path, seconds: int, results: Results) -> None:
         run.stop(signal.SIGTERM)  # a bare Qt loop has no SIGTERM handler: it dies of the signal, by design
 
 
-def quantile(values: list[float], q: float) -> float:
-    """Linear interpolation between the closest ranks (q=0.5 is the median)."""
-    ordered, position = sorted(values), q * (len(values) - 1)
-    low, high = int(position), min(int(position) + 1, len(values) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def summary(samples: list[float]) -> dict[str, Any]:
-    if not samples:
-        return {"n": 0}
-    return {"n": len(samples), "p50": quantile(samples, 0.5), "p90": quantile(samples, 0.9), "min": min(samples),
-            "max": max(samples), "samples": [round(x, 4) for x in samples]}  # fmt: skip
-
-
 def attempt(results: Results, what: str, step: Any, *args: Any) -> None:
     try:
         step(*args)
@@ -324,7 +313,7 @@ def run_all(options: argparse.Namespace, work: Path, results: Results) -> None:
 
 
 def report(results: Results, options: argparse.Namespace) -> dict[str, Any]:
-    s = {key: summary(values) for key, values in results.samples.items()}
+    s = {key: summary(values, 4) for key, values in results.samples.items()}
     idle = results.idle
 
     def p(key: str, q: str = "p50") -> float | None:
@@ -398,7 +387,7 @@ def report(results: Results, options: argparse.Namespace) -> dict[str, Any]:
     ]  # fmt: skip
     print(f"\n{'metric':<42}{'im-desktop':<18}{'bare PySide6 window':<22}{'ratio':<20}{'target':<11}result")
     for name, ours, theirs, times, target, result in rows:
-        print(f"{name:<42}{ours:<18}{theirs:<22}{times:<20}{target:<11}{result}")
+        print(f"{name:<46}{ours:<18}{theirs:<22}{times:<20}{target:<11}{result}")
     print(f"\ntrials: first run {s['window']['n']}, peer {s['peer_window']['n']}, remembered {s['online']['n']} "
           f"(+1 warm-up each, discarded); start-up = Popen -> log line read (5 ms polling, time.monotonic); "
           f"PASS on p50; bytecode {'as the environment has it' if options.as_is else 'cached (PYTHONPYCACHEPREFIX)'}."

@@ -58,11 +58,12 @@ def _app(kind: str, bundle: Path, home: Path, *args: str) -> Launch:
     return launch([*command, "--home", str(home), *args], home / "logs" / "im-desktop.log", home / "stderr.txt")
 
 
-def _trial(kind: str, bundle: Path, home: Path, until: str) -> float:
+def _trial(kind: str, bundle: Path, home: Path, until: str) -> tuple[float, float]:
+    """Seconds from spawn to the first window (the main window, for a remembered user) and to `until`."""
     run = _app(kind, bundle, home, "--exit-after", until)
     try:
         seconds: float = run.wait_for(until)
-        return seconds
+        return run.wait_for("window"), seconds
     finally:
         code = run.stop(None)[0]
         if code != 0:
@@ -77,15 +78,18 @@ def _remembered(kind: str, bundle: Path, home: Path) -> None:
 
 def starts(bundle: Path, work: Path, trials: int) -> dict[str, dict[str, list[float]]]:
     """Alternating frozen and source runs, so a busy moment of the machine hits both alike."""
-    samples: dict[str, dict[str, list[float]]] = {k: {"window": [], "online": []} for k in ("frozen", "source")}
+    samples: dict[str, dict[str, list[float]]] = {k: {"window": [], "main": [], "online": []}
+                                                   for k in ("frozen", "source")}  # fmt: skip
     homes = {kind: work / f"home-{kind}" for kind in samples}
     for kind, home in homes.items():
         _remembered(kind, bundle, home)
     for trial in range(trials):
         for kind in samples:
             fresh = work / f"fresh-{kind}-{trial}"
-            samples[kind]["window"].append(_trial(kind, bundle, fresh, "window"))
-            samples[kind]["online"].append(_trial(kind, bundle, homes[kind], "online"))
+            samples[kind]["window"].append(_trial(kind, bundle, fresh, "window")[1])
+            main, online = _trial(kind, bundle, homes[kind], "online")
+            samples[kind]["main"].append(main)
+            samples[kind]["online"].append(online)
     return samples
 
 
@@ -122,12 +126,14 @@ def main() -> int:
         ratio = f"{ours / peer:.2f}" if peer else ""
         print(f"{name:44} {_mb(ours):>12} {_mb(peer) if peer else '':>12} {ratio:>7}   {target:>10}  "
               f"{'PASS' if ok else 'FAIL'}")  # fmt: skip
-    for key, label in (("window", "first run -> login window (peer: source)"),
-                       ("online", "remembered start -> ONLINE (peer: source)")):  # fmt: skip
+    # The start-up budget (bench_app's targets) holds for the frozen app too; and it is no slower than the source.
+    for key, label, limit in (("window", "first run -> login window (peer: source)", 0.35),
+                              ("main", "remembered -> main window (peer: source)", 0.4),
+                              ("online", "remembered start -> ONLINE (peer: source)", 0.6)):  # fmt: skip
         frozen, source = median["frozen"][key], median["source"][key]
-        target_ok = key != "window" or frozen <= source * 1.05  # "no slower": within the machine's noise
+        target_ok = frozen < limit and frozen <= source * 1.05  # "no slower": within the machine's noise
         print(f"{label:44} {frozen:>10.3f} s {source:>10.3f} s {frozen / source:>7.2f}   "
-              f"{'<= source' if key == 'window' else '':>10}  {'PASS' if target_ok else 'FAIL'}")  # fmt: skip
+              f"{f'< {limit} s':>10}  {'PASS' if target_ok else 'FAIL'}")  # fmt: skip
     report: dict[str, Any] = {"sizes_bytes": sizes, "start_s": timing, "median_s": median,
                               "trials": options.trials, "took_s": time.monotonic() - began}  # fmt: skip
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)

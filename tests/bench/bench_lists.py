@@ -24,6 +24,7 @@ sys.path.insert(0, str(HERE.parents[1]))  # run as a script: make the `tests` pa
 import psutil  # noqa: E402
 
 from im_desktop.cache import LocalCache  # noqa: E402
+from tests.bench.stats import summary  # noqa: E402
 
 RESULTS_FILE = HERE / "results" / "lists.json"
 OWN, BIG, SMALL = "alice", "private:alice:bob", "general"
@@ -98,20 +99,6 @@ def build_cache(path: Path, count: int) -> None:
 
 
 # -- statistics ---------------------------------------------------------------------------------------------------
-def quantile(values: list[float], q: float) -> float:
-    """Linear interpolation between the closest ranks (q=0.5 is the median)."""
-    ordered, position = sorted(values), q * (len(values) - 1)
-    low, high = int(position), min(int(position) + 1, len(values) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def summary(samples: list[float]) -> dict[str, Any]:
-    if not samples:
-        return {"n": 0, "samples": []}
-    return {"n": len(samples), "p50": quantile(samples, 0.5), "p90": quantile(samples, 0.9),
-            "min": min(samples), "max": max(samples), "samples": [round(x, 6) for x in samples]}  # fmt: skip
-
-
 def rss_mb() -> float:
     gc.collect()
     return float(psutil.Process().memory_info().rss) / 2**20

@@ -16,8 +16,9 @@ from im_desktop.conversations import Conversations
 from im_desktop.session.sync import store_event_message
 from im_desktop.ui.main_window import MainWindow
 from im_desktop.ui.message_view import MessageView
-from tests.bench.bench_lists import BIG, OWN, WINDOW_SIZE, content_for, summary
+from tests.bench.bench_lists import BIG, OWN, WINDOW_SIZE, content_for
 from tests.bench.legacy_history import HEAD_LIMIT, LegacyConversations, LegacyWindow
+from tests.bench.stats import summary
 
 __all__ = ["Driver"]
 

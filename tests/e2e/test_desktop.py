@@ -31,10 +31,9 @@ from tests.e2e.desktop import (
     AppProcess,
     Desktop,
     ServerClient,
-    missing_packages,
     require_packages,
-    run_desktop,
     sandbox_servers,
+    sandbox_url,
     wait_until,
 )
 
@@ -44,13 +43,6 @@ LOGIN_TITLE = "^Log in — IM Desktop$"
 SERVICE = "im-desktop"
 # What a UserSig or a session token looks like, wherever one might have leaked.
 SECRET_SHAPES = [re.compile(r"eJ[A-Za-z0-9*_\-]{40,}"), re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=\-]{8,}")]
-
-
-@pytest.fixture
-def desktop(tmp_path: Path) -> Iterator[Desktop]:
-    require_packages(missing_packages())
-    with run_desktop(tmp_path) as running:
-        yield running
 
 
 def test_missing_packages_fail_in_ci_and_skip_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,12 +76,6 @@ def _keyring_ticket_of(user_id: str) -> str | None:
             if usersig.decode(secret).identifier == user_id:
                 return secret
     return None
-
-
-def _sandbox_url(app: AppProcess) -> str:
-    found = re.search(r"sandbox server at (http://127\.0\.0\.1:\d+)", app.log())
-    assert found is not None, app.log()
-    return found.group(1)
 
 
 def _assert_no_secrets(files: list[Path], secrets: list[str]) -> None:
@@ -196,7 +182,7 @@ def test_the_desktop_walk(desktop: Desktop, tmp_path: Path) -> None:
     wait_until("the ticket in the keyring", _remembered_ticket, 15)
     remembered = wait_until("alice's UserSig in the keyring", lambda: _keyring_ticket_of("alice"), 15,
                             describe=lambda: f"entries: {sorted(_keyring_entries())}")  # fmt: skip
-    server = ServerClient(_sandbox_url(app))
+    server = ServerClient(sandbox_url(app))
     try:
         bob = server.login("bob", server.demo_ticket("bob"), "Linux", "bob-laptop", "Bob's laptop")
         listed = server.satori(bob, "bob", "message.list", {"channel_id": "general"})
@@ -223,7 +209,7 @@ def test_the_desktop_walk(desktop: Desktop, tmp_path: Path) -> None:
     wait_until("the dialog to close", lambda: desktop.window(app, "^New conversation$") is None, 10)
     desktop.wait_element(app, "list item", re.compile("^bob"))  # in the conversation list, named for bob
     _send_message(desktop, app, "hi bob, just you and me")
-    server = ServerClient(_sandbox_url(app))
+    server = ServerClient(sandbox_url(app))
     try:
         bob = server.login("bob", server.demo_ticket("bob"), "Linux", "bob-laptop", "Bob's laptop")
         dm = server.satori(bob, "bob", "user.channel.create", {"user_id": "alice"})["id"]
@@ -265,7 +251,7 @@ def test_the_desktop_walk(desktop: Desktop, tmp_path: Path) -> None:
     # 5. alice logs in on a phone whose name is markup (whoever has the account picks it): the app is kicked,
     #    says by which device, in the device's literal name (no headline, no image read from /dev/zero), and
     #    logs in again when asked.
-    server = ServerClient(_sandbox_url(app))
+    server = ServerClient(sandbox_url(app))
     try:
         phone_ticket = server.demo_ticket("alice")
         phone_token = server.login("alice", phone_ticket, "Android", "pixel-9-device", HOSTILE_DEVICE)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import subprocess
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,9 +22,7 @@ from tests.e2e.desktop import (
     Rect,
     ServerClient,
     choose_look,
-    missing_packages,
-    require_packages,
-    run_desktop,
+    sandbox_url,
     wait_until,
 )
 
@@ -63,20 +60,6 @@ def _english_shown(desktop: Desktop, app: AppProcess) -> list[str]:
     return sorted({text for e in desktop.elements(app) for text in (e.name, e.description) if text in english})
 
 
-@pytest.fixture
-def desktop(tmp_path: Path) -> Iterator[Desktop]:
-    require_packages(missing_packages())
-    with run_desktop(tmp_path) as running:
-        yield running
-
-
-def _sandbox_url(app: AppProcess) -> str:
-    """The app's built-in server, once it has started (with the login window, before anyone logs in)."""
-    found = wait_until("the sandbox server", lambda: re.search(r"sandbox server at (http://127\.0\.0\.1:\d+)",
-                                                                 app.log()), 30, describe=app.log)  # fmt: skip
-    return found.group(1)
-
-
 def _mean_grey(path: Path) -> float:
     """ImageMagick's mean of the picture's grey levels, 0 (black) to 1 (white)."""
     done = subprocess.run(["identify", "-colorspace", "Gray", "-format", "%[fx:mean]", str(path)],
@@ -112,7 +95,7 @@ def _bob_writes(app: AppProcess, lines: list[str]) -> None:
     """bob, from his own device, writes to the lobby everyone is in. He does it before alice logs in: she finds
     the messages in the history (a message arriving while her window is unfocused, and there is no window
     manager to focus it, would pop up a notification over the window: notifications have their own walk)."""
-    server = ServerClient(_sandbox_url(app))
+    server = ServerClient(sandbox_url(app))
     try:
         bob = server.login("bob", server.demo_ticket("bob"), "Linux", "bob-laptop", "Bob's laptop")
         for line in lines:

@@ -8,7 +8,6 @@ in tests/e2e/screenshots with IM_DESKTOP_SCREENSHOTS=1.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,7 @@ from tests.e2e.desktop import (
     Desktop,
     Rect,
     ServerClient,
-    missing_packages,
-    require_packages,
-    run_desktop,
+    sandbox_url,
     wait_until,
 )
 from tests.notification_service import notification_service
@@ -28,19 +25,6 @@ from tests.notification_service import notification_service
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 LOGIN_TITLE = "^Log in — IM Desktop$"
-
-
-@pytest.fixture
-def desktop(tmp_path: Path) -> Iterator[Desktop]:
-    require_packages(missing_packages())
-    with run_desktop(tmp_path) as running:
-        yield running
-
-
-def _sandbox_url(log: str) -> str:
-    found = re.search(r"sandbox server at (http://127\.0\.0\.1:\d+)", log)
-    assert found is not None, log
-    return found.group(1)
 
 
 def _focused(desktop: Desktop) -> int:
@@ -62,7 +46,7 @@ def test_a_message_while_away_pops_up_and_a_click_opens_its_conversation(desktop
         desktop.x.run("xdotool", "windowfocus", str(int(root.group(1), 16)))
         wait_until("the focus away from alice's window", lambda: _focused(desktop) != window, 15)
 
-        server = ServerClient(_sandbox_url(app.log()))
+        server = ServerClient(sandbox_url(app))
         try:
             bob = server.login("bob", server.demo_ticket("bob"), "Linux", "bob-laptop", "Bob's laptop")
             dm = server.satori(bob, "bob", "user.channel.create", {"user_id": "alice"})["id"]

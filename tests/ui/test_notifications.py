@@ -4,13 +4,10 @@ a mouse click on its popup), the tray fallback without one, and the window watch
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-import qasync
 from PySide6.QtWidgets import QApplication, QMainWindow, QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
@@ -18,24 +15,9 @@ from im_desktop.ui.notifications import APP_NAME, DESKTOP_ENTRY, Notifier, Windo
 from im_desktop.ui.notify_rules import Notice
 from tests.clocks import FakeClock
 from tests.notification_service import NotificationService, notification_service, private_bus
+from tests.qt_loop import run, until
 
 T = TypeVar("T")
-
-
-def run(body: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    app = QApplication.instance() or QApplication([])
-    assert isinstance(app, QApplication)
-    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-        return runner.run(body())
-
-
-async def until(what: str, check: Callable[[], T | None], timeout: float = 10.0) -> T:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout} s")
-        await asyncio.sleep(0.02)
-    return result
 
 
 class RecordingTray(QSystemTrayIcon):
