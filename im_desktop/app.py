@@ -195,7 +195,7 @@ class DesktopApp(QObject):
         platform = {"win32": "Windows", "darwin": "Mac"}.get(sys.platform, "Linux")
         early, self._early_cache = self._early_cache, None  # the controller owns it from here on
         c = SessionController(
-            ServerProfile(profile_name, url, self.settings.profile(profile_name).route), cache_dir=self.paths.cache,
+            ServerProfile.of(self.settings.profile(profile_name), url), cache_dir=self.paths.cache,
             credentials=self._credentials, platform=platform, device_id=self.settings.device_id,
             device_name=socket.gethostname() or platform, cache=early,
         )  # fmt: skip
@@ -205,6 +205,7 @@ class DesktopApp(QObject):
         c.reconnect_scheduled.connect(bar.on_reconnect_scheduled)
         c.connect_failed.connect(bar.on_connect_failed)
         c.outbox_changed.connect(bar.on_outbox_changed)
+        bar.set_unencrypted(self.settings.profile(profile_name).unencrypted)
         self.attention.watch(c)  # first: a message read as it arrives is marked before the list refreshes
         self.conversations.watch(c)
         c.kicked_offline.connect(lambda info: self.spawn("kicked", self._on_kicked(info)))
@@ -213,6 +214,7 @@ class DesktopApp(QObject):
         c.credential_store_unavailable.connect(lambda text: keyring_note(text, logged_in=bool(c.login_user)))
         if self.tray is not None:
             c.reconnect_scheduled.connect(self.tray.on_next_retry)
+            self.tray.set_unencrypted(self.settings.profile(profile_name).unencrypted)
             c.login_status_changed.connect(lambda _s: self.tray.on_logged_in(bool(c.login_user)) if self.tray else None)
         return c
 
@@ -249,7 +251,7 @@ class DesktopApp(QObject):
         choice = dialog.choice()
         name = "server-" + hashlib.sha256(choice.base_url.encode()).hexdigest()[:8]
         profile = ServerProfileSettings(name, choice.title, choice.kind, choice.base_url, choice.ticket_url,
-                                        choice.proxy)  # fmt: skip
+                                        choice.proxy, choice.allow_insecure, choice.ca_file)  # fmt: skip
         self.settings = self.settings.with_profile(profile)
         save_settings(self.paths.settings_file, self.settings)  # remembered for next time
         self.login_window.set_profiles(self._profile_choices(), name)

@@ -14,6 +14,7 @@ import platformdirs
 
 from im_desktop.private_files import PRIVATE_FILE_MODE, private_dir
 from im_desktop.protocol.proxy import DIRECT, SYSTEM_PROXY, check_proxy
+from im_desktop.protocol.transport import plaintext_remote
 
 __all__ = ["LANGUAGES", "SANDBOX", "THEMES", "AppPaths", "ServerProfileSettings", "Settings", "load_settings",
            "save_settings"]  # fmt: skip
@@ -65,6 +66,13 @@ class ServerProfileSettings:
     base_url: str = ""
     ticket_url: str = ""  # the business server that turns a password into a UserSig, for kind "im"
     proxy: str = SYSTEM_PROXY  # "": the system's proxies; or http://host:port, socks5://host:port (protocol.proxy)
+    allow_insecure: bool = False  # plain http:// to another computer, chosen explicitly in the server dialog
+    ca_file: str = ""  # a PEM file of CA certificates trusted for this server besides the system's
+
+    @property
+    def unencrypted(self) -> bool:
+        """Whether this profile sends tickets, passwords or messages over a network in clear text."""
+        return self.allow_insecure and (plaintext_remote(self.base_url) or plaintext_remote(self.ticket_url))
 
     @property
     def route(self) -> str:
@@ -114,7 +122,14 @@ def _one_of(doc: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str:
     return value if isinstance(value, str) and value in allowed else allowed[0]
 
 
+_MAX_PATH_CHARS = 4096
+
+
 def _profile(doc: dict[str, Any]) -> ServerProfileSettings:
+    # Only an explicit true opts in to clear text (a hand edit's "yes" does not); a CA file path must be text.
+    ca_file = doc.get("ca_file")
+    doc = {**doc, "allow_insecure": doc.get("allow_insecure") is True,
+           "ca_file": ca_file if isinstance(ca_file, str) and len(ca_file) <= _MAX_PATH_CHARS else ""}  # fmt: skip
     profile = ServerProfileSettings(**doc)
     try:
         return replace(profile, proxy=check_proxy(profile.proxy))

@@ -117,3 +117,41 @@ def test_the_sandbox_is_always_reached_directly_other_servers_through_their_prox
     assert ServerProfileSettings(SANDBOX, "Built-in sandbox", SANDBOX, proxy="http://127.0.0.1:3128").route == DIRECT
     assert ServerProfileSettings("work", "Work", "im", "https://x.test").route == SYSTEM_PROXY
     assert ServerProfileSettings("w", "W", "satori", "https://x.test", proxy="socks5://h:1").route == "socks5://h:1"
+
+
+def test_a_profiles_transport_security_choices_survive_a_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    work = ServerProfileSettings("work", "Work", "im", "http://im.example.test:5140", allow_insecure=True,
+                                 ca_file="/etc/company/ca.pem")  # fmt: skip
+    save_settings(path, Settings().with_profile(work))
+    loaded = load_settings(path).profile("work")
+    assert loaded == work and loaded.unencrypted
+    from im_desktop.session.types import ServerProfile
+
+    profile = ServerProfile.of(loaded, loaded.base_url)
+    assert (profile.allow_insecure, profile.ca_file, profile.proxy) == (True, "/etc/company/ca.pem", SYSTEM_PROXY)
+
+
+def test_only_an_explicit_true_opts_in_to_clear_text(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    old = {"name": "old", "title": "Old", "kind": "im", "base_url": "http://im.example.test"}  # before the fields
+    odd = {**old, "name": "odd", "allow_insecure": "yes", "ca_file": ["/etc/ca.pem"]}
+    huge = {**old, "name": "huge", "allow_insecure": 1, "ca_file": "x" * 5000}
+    path.write_text(json.dumps({"profiles": [old, odd, huge]}))
+    settings = load_settings(path)
+    for name in ("old", "odd", "huge"):
+        profile = settings.profile(name)
+        assert (profile.allow_insecure, profile.ca_file) == (False, "")
+        assert not profile.unencrypted  # refused rather than sent in clear text: see tests/protocol/test_tls.py
+    assert not (tmp_path / "settings.damaged.json").exists()
+
+
+def test_unencrypted_means_plain_http_to_another_computer_by_the_users_choice() -> None:
+    def p(url: str, ticket: str = "", allow: bool = True) -> ServerProfileSettings:
+        return ServerProfileSettings("w", "W", "im", url, ticket, allow_insecure=allow)
+
+    assert p("http://chat.example.test").unencrypted
+    assert p("https://chat.example.test", "http://tickets.example.test/sig").unencrypted
+    assert not p("http://chat.example.test", allow=False).unencrypted  # refused, so never unencrypted
+    assert not p("http://127.0.0.1:5140").unencrypted and not p("https://chat.example.test").unencrypted
+    assert not Settings().profile(SANDBOX).unencrypted

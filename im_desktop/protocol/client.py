@@ -11,9 +11,11 @@ from typing import Any
 
 import httpx
 
-from im_desktop.protocol.errors import ErrorCode, ImError
+from im_desktop.protocol.errors import LOCAL_CODES, ErrorCode, ImError
 from im_desktop.protocol.events import EventStream
 from im_desktop.protocol.proxy import DIRECT, SYSTEM_PROXY, check_proxy, system_proxies
+from im_desktop.protocol.tls import certificate_error, client_context, read_ca_file
+from im_desktop.protocol.transport import address_of, check_transport, plaintext_remote
 
 __all__ = ["Credentials", "Discovery", "LoginResult", "ProtocolClient"]
 
@@ -66,7 +68,7 @@ def _error_from(status: int, data: bytes) -> ImError:
     except ValueError:
         body = None
     code = body.get("code") if isinstance(body, dict) else None
-    if isinstance(code, int) and not isinstance(code, bool):
+    if isinstance(code, int) and not isinstance(code, bool) and code not in LOCAL_CODES:
         message = body.get("message") if isinstance(body, dict) else None
         try:
             return ImError(ErrorCode(code), message[:500] if isinstance(message, str) and message else None)
@@ -79,6 +81,21 @@ def _error_from(status: int, data: bytes) -> ImError:
     if status == 429 or status >= 500:
         return ImError(ErrorCode.INTERNAL_ERROR, f"The server is having trouble (HTTP {status}); retrying.")
     return ImError(ErrorCode.INVALID_PARAMETERS, f"The server rejected the request (HTTP {status}).")
+
+
+def _redirect_error(request_url: str, response: httpx.Response) -> ImError:
+    """No redirect is followed (the client is built with follow_redirects=False), so a 3xx is an error: one
+    that would leave https, or go to another computer in clear text, says so."""
+    location = response.headers.get("location", "")
+    try:
+        target = str(httpx.URL(request_url).join(location)) if location else ""
+    except (httpx.InvalidURL, ValueError):
+        target = ""
+    if target and ((request_url.startswith("https://") and target.startswith("http://")) or plaintext_remote(target)):
+        return ImError.with_detail(ErrorCode.INSECURE_TRANSPORT, address_of(target))  # where it wanted us to go
+    return ImError(ErrorCode.INVALID_PARAMETERS,
+                   f"The server answered with a redirect (HTTP {response.status_code}), which is not followed; "
+                   "check the server address.")  # fmt: skip
 
 
 def _bad_reply(what: str) -> ImError:
@@ -170,7 +187,11 @@ async def _read_bounded(response: httpx.Response) -> bytes:
 
 
 class ProtocolClient:
-    """One server, one connection pool. `reset()` drops pooled sockets after a wake or network change."""
+    """One server, one connection pool. `reset()` drops pooled sockets after a wake or network change.
+
+    Transport security is decided here, once for every request and the event stream, before anything is
+    sent: plain http:// goes to this computer only, unless `allow_insecure` (the profile's explicit choice);
+    certificates are checked against the system's store plus `ca_file` (a PEM file) when one is named."""
 
     def __init__(
         self,
@@ -179,11 +200,24 @@ class ProtocolClient:
         proxy: str = SYSTEM_PROXY,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        allow_insecure: bool = False,
+        ca_file: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.proxy = check_proxy(proxy)  # SYSTEM_PROXY, DIRECT or scheme://host:port (ValueError otherwise)
+        self.allow_insecure = allow_insecure
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
         self._transport = transport
+        # A CA file that cannot be used refuses every request (rather than quietly trusting less or more);
+        # it is not raised here, so the app still starts and says why at the first login.
+        self._refusal: ImError | None = None
+        ca_pem = None
+        if ca_file:
+            try:
+                ca_pem = read_ca_file(ca_file)
+            except ValueError as exc:
+                self._refusal = ImError.with_detail(ErrorCode.CA_FILE_UNUSABLE, f"{ca_file[:300]} {exc}")
+        self._ssl = client_context(ca_pem)  # one for the client's life: loading the store costs ~20 ms
         self._http = self._new_http()
 
     def _new_http(self) -> httpx.AsyncClient:
@@ -191,8 +225,22 @@ class ProtocolClient:
         # A proxy of the profile's own is used for everything (the environment's are then ignored); otherwise
         # httpx reads the system's, unless told to go direct.
         own = self.proxy if self.proxy not in (SYSTEM_PROXY, DIRECT) else None
+        # follow_redirects=False (httpx's default, stated so it stays): nothing is sent where the user did not
+        # point, and an https server cannot send us on to http://.
         return httpx.AsyncClient(timeout=self._timeout, limits=limits, transport=self._transport, proxy=own,
-                                 trust_env=self.proxy != DIRECT)  # fmt: skip
+                                 trust_env=self.proxy != DIRECT, verify=self._ssl,
+                                 follow_redirects=False)  # fmt: skip
+
+    @property
+    def unencrypted(self) -> bool:
+        """Whether this client talks to another computer in clear text (only ever with `allow_insecure`)."""
+        return self.allow_insecure and plaintext_remote(self.base_url)
+
+    def _gate(self, url: str) -> None:
+        """Raise the ImError that forbids contacting `url`, before any connection is opened."""
+        if self._refusal is not None:
+            raise ImError(self._refusal.code, self._refusal.message)
+        check_transport(url, allow_insecure=self.allow_insecure)
 
     @property
     def proxied(self) -> bool:
@@ -216,6 +264,7 @@ class ProtocolClient:
     async def _fetch(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> bytes:
         """The reply's body (bounded, decompressed), or an ImError for a failed request or an HTTP error."""
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        self._gate(url)
         headers = {"Accept-Encoding": _ACCEPT_ENCODING, **(headers or {})}
         if body is not None:
             # koa/express body parsers read a body only when it is declared JSON; without the header they
@@ -233,6 +282,8 @@ class ProtocolClient:
             why = str(exc)[:120]
             raise ImError(ErrorCode.NET_DISCONNECT, f"The proxy refused to reach the server ({why}).") from None
         except httpx.TransportError as exc:
+            if (refused := certificate_error(exc, url)) is not None:
+                raise refused from None  # not a network error: retrying cannot help, so it is not transient
             via = f" through the proxy {self.proxy}" if self.proxy not in (SYSTEM_PROXY, DIRECT) else ""
             why = type(exc).__name__
             raise ImError(ErrorCode.NET_DISCONNECT, f"The server cannot be reached{via} ({why}).") from None
@@ -242,6 +293,8 @@ class ProtocolClient:
             ) from None
         if status >= 400:
             raise _error_from(status, data)
+        if 300 <= status < 400:
+            raise _redirect_error(url, response)
         return data
 
     async def _request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
@@ -344,5 +397,10 @@ class ProtocolClient:
         # proxies (HTTP_PROXY names "http://" URLs), and httpcore tunnels a ws:// URL through an HTTP proxy with
         # TLS it does not speak, and sends wss:// through SOCKS without any.
         ws_url = self.base_url + "/v1/events"
+        try:
+            self._gate(ws_url)
+            refusal = None
+        except ImError as exc:
+            refusal = exc  # the stream ends with it at once, and opens no connection
         return EventStream(self._http, ws_url, token, resume_sn, ping_interval=ping_interval, dead_after=dead_after,
-                           handshake_timeout=handshake_timeout)  # fmt: skip
+                           handshake_timeout=handshake_timeout, refusal=refusal)  # fmt: skip

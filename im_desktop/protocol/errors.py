@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["ErrorClass", "ErrorCode", "ImError"]
+__all__ = ["LOCAL_CODES", "ErrorClass", "ErrorCode", "ImError", "detail_of"]
 
 
 class ErrorClass(enum.Enum):
@@ -61,6 +61,14 @@ class ErrorCode(enum.IntEnum):
     UNSUPPORTED_MEDIA_TYPE = 90415
     REQUEST_FREQ_LIMIT = 90429
     SERVER_BUSY = 90502
+    SERVICE_UNAVAILABLE = 90504
+    # The client's own, never on the wire: what this computer refused about the connection itself.
+    CERT_EXPIRED = 90601
+    CERT_WRONG_HOST = 90602
+    CERT_UNTRUSTED = 90603
+    CERT_INVALID = 90604
+    INSECURE_TRANSPORT = 90605
+    CA_FILE_UNUSABLE = 90606
 
     @property
     def spec(self) -> _Spec:
@@ -141,9 +149,32 @@ _SPECS: dict[ErrorCode, _Spec] = {
     ),
     ErrorCode.REQUEST_FREQ_LIMIT: _Spec("IM_REQUEST_FREQ_LIMIT", 429, _T, "Too many requests; slow down and retry."),
     ErrorCode.SERVER_BUSY: _Spec("IM_SERVER_BUSY", 503, _T, "The server has too many connections; retrying."),
+    # A node that cannot reach its database or message broker: it keeps live sockets but takes no new logins.
+    ErrorCode.SERVICE_UNAVAILABLE: _Spec(
+        "IM_SERVICE_UNAVAILABLE", 503, _T, "The service is temporarily unavailable; try again in a moment."
+    ),
     ErrorCode.UNEXPECTED: _Spec("IM_UNEXPECTED_ERROR", 500, _S, "Something unexpected went wrong on this computer."),
     ErrorCode.FEATURE_DISABLED: _Spec("IM_FEATURE_DISABLED", 404, _S, "This endpoint is off on this server."),
+    # A certificate problem does not go away by retrying: only a person (or the server's operator) can fix it.
+    ErrorCode.CERT_EXPIRED: _Spec(
+        "IM_CERT_EXPIRED", 495, _S, "The server's certificate has expired or is not valid yet."
+    ),
+    ErrorCode.CERT_WRONG_HOST: _Spec(
+        "IM_CERT_WRONG_HOST", 495, _S, "The server's certificate was made for another host name."
+    ),
+    ErrorCode.CERT_UNTRUSTED: _Spec(
+        "IM_CERT_UNTRUSTED", 495, _S, "The server's certificate is self-signed or from an unknown issuer."
+    ),
+    ErrorCode.CERT_INVALID: _Spec("IM_CERT_INVALID", 495, _S, "The server's certificate was refused."),
+    ErrorCode.INSECURE_TRANSPORT: _Spec(
+        "IM_INSECURE_TRANSPORT", 400, _S, "An unencrypted connection to another computer was refused."
+    ),
+    ErrorCode.CA_FILE_UNUSABLE: _Spec("IM_CA_FILE_UNUSABLE", 400, _S, "The CA certificate file cannot be used."),
 }
+
+# Codes only this client raises: a server that sends one is not believed (its reply counts as an unknown code).
+LOCAL_CODES = frozenset({ErrorCode.CERT_EXPIRED, ErrorCode.CERT_WRONG_HOST, ErrorCode.CERT_UNTRUSTED,
+                         ErrorCode.CERT_INVALID, ErrorCode.INSECURE_TRANSPORT, ErrorCode.CA_FILE_UNUSABLE})  # fmt: skip
 
 
 class ImError(Exception):
@@ -154,5 +185,20 @@ class ImError(Exception):
         self.message = message or code.default_message
         super().__init__(f"{self.message} ({code.value} {code.spec.name})")
 
+    @classmethod
+    def with_detail(cls, code: ErrorCode, detail: str) -> ImError:
+        """The code's own sentence plus what it is about (a server's address, a file), so the UI can put the
+        detail into its translated sentence: see `detail_of`."""
+        return cls(code, f"{code.default_message.removesuffix('.')} ({detail}).")
+
     def to_wire(self) -> dict[str, object]:
         return {"code": int(self.code), "name": self.code.spec.name, "message": self.message}
+
+
+def detail_of(code: int, message: str) -> str:
+    """The detail of an error made by `ImError.with_detail`, or "" for any other message."""
+    try:
+        prefix = ErrorCode(code).default_message.removesuffix(".") + " ("
+    except ValueError:
+        return ""
+    return message[len(prefix) : -2] if message.startswith(prefix) and message.endswith(").") else ""

@@ -21,7 +21,9 @@ from httpx_ws import (
     aconnect_ws,
 )
 
+from im_desktop.protocol.errors import ImError
 from im_desktop.protocol.models import Opcode
+from im_desktop.protocol.tls import certificate_error
 from im_desktop.protocol.ws_limit import BoundedSession, MessageTooBig
 
 __all__ = ["EventStream", "Ready", "StreamEnd", "event_sn"]
@@ -58,6 +60,9 @@ class StreamEnd:
     dead: bool = False  # nothing arrived for `dead_after` seconds: the link is black-holed or asleep
     ready: bool = False  # whether READY had arrived
     unreachable: bool = False  # no TCP connection at all (refused, no route): the server or network is down
+    # Refused on this side, and no retry can change that: the certificate is bad, or the address is plain http://
+    # to another computer. Nothing was sent.
+    fatal: ImError | None = None
 
 
 class _CallbackFailed(Exception):
@@ -123,8 +128,10 @@ class EventStream:
         ready_timeout: float = 10.0,
         handshake_timeout: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        refusal: ImError | None = None,
     ) -> None:
         self._http = http
+        self._refusal = refusal
         self._url = url
         self._token = token
         self._resume_sn = resume_sn
@@ -145,6 +152,8 @@ class EventStream:
     async def _connect(
         self, on_ready: Callable[[Ready], None], on_event: Callable[[dict[str, Any]], None]
     ) -> StreamEnd | Exception:
+        if self._refusal is not None:  # the client's transport policy said no: no connection is opened
+            return StreamEnd(None, self._refusal.message, fatal=self._refusal)
         # Without a handshake timeout of its own, a black-holed attempt waits for the pool's read timeout.
         extra: dict[str, Any] = {}
         if self._handshake_timeout is not None:
@@ -169,6 +178,10 @@ class EventStream:
         except WebSocketUpgradeError as exc:
             return self._end(None, f"the server refused the WebSocket (HTTP {exc.response.status_code})")
         except (httpx.ConnectError, httpx.ConnectTimeout, OSError) as exc:
+            # The same verification as every request (httpx-ws opens the socket through the same client), and
+            # the same words for a certificate that fails it.
+            if (refused := certificate_error(exc, self._url)) is not None:
+                return StreamEnd(None, refused.message, fatal=refused)
             return StreamEnd(None, f"cannot connect ({type(exc).__name__})", unreachable=True)
         except (HTTPXWSException, httpx.TransportError) as exc:
             return self._end(None, f"connection failed ({type(exc).__name__})")
@@ -177,6 +190,8 @@ class EventStream:
             first = _first_leaf(group)
             if not isinstance(first, _NETWORK_ERRORS):
                 raise
+            if (refused := certificate_error(group, self._url)) is not None:
+                return StreamEnd(None, refused.message, fatal=refused)
             return self._end(None, f"connection lost ({type(first).__name__})")
 
     def _end(self, code: int | None, reason: str, dead: bool = False) -> StreamEnd:

@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from im_desktop.server.broker import Broker, LocalBroker, open_broker
 from im_desktop.server.config import ServerConfig
 from im_desktop.server.guards import request_guard
+from im_desktop.server.health import HEALTH_PATH, Health, outage_middleware
 from im_desktop.server.http import ProtocolLog, error_middleware
 from im_desktop.server.hub import Hub
 from im_desktop.server.im_api import ImApi
@@ -28,7 +30,8 @@ from im_desktop.server.limits import (
 )
 from im_desktop.server.satori_api import SatoriApi
 from im_desktop.server.sessions import SessionService
-from im_desktop.server.store import Store
+from im_desktop.server.store import Store, open_store, redact_url
+from im_desktop.server.tls import tls_context
 from im_desktop.server.websocket import EventStream
 
 __all__ = ["create_app", "run_server", "serve"]
@@ -36,23 +39,30 @@ __all__ = ["create_app", "run_server", "serve"]
 log = logging.getLogger(__name__)
 
 SERVICE_KEY = web.AppKey("service", SessionService)
+HEALTH_KEY = web.AppKey("health", Health)
 
 
-def create_app(config: ServerConfig, clock: Callable[[], float] = time.time) -> web.Application:
-    """The aiohttp application; the store opens on startup and closes on cleanup."""
-    app = web.Application(middlewares=[error_middleware, request_guard(config)], client_max_size=config.max_body_bytes,
-                          handler_args={"logger": ProtocolLog()})  # fmt: skip
-    store = Store(config.data_dir / "server.sqlite3")
+def create_app(config: ServerConfig, store: Store, clock: Callable[[], float] = time.time,
+               broker: Broker | None = None) -> web.Application:  # fmt: skip
+    """The aiohttp application on an open store (open_store()) and broker (open_broker(); default in-process),
+    which stay the caller's to close."""
+    broker = broker or LocalBroker()
+    health = Health(store, broker if broker.shared else None)
+    app = web.Application(middlewares=[error_middleware, request_guard(config), outage_middleware(health)],
+                          client_max_size=config.max_body_bytes, handler_args={"logger": ProtocolLog()})  # fmt: skip
     hub = Hub()
-    service = SessionService(config, store, hub, clock)
+    service = SessionService(config, store, hub, clock, broker)
     events = EventStream(service, hub)
     app[SERVICE_KEY] = service
-    ImApi(service, hub).add_routes(app)
+    app[HEALTH_KEY] = health
+    app.router.add_get(HEALTH_PATH, health.handle)
+    ImApi(service, hub, health).add_routes(app)
     app.router.add_get("/v1/events", events.handle)
     SatoriApi(service, hub).add_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
+        await broker.start()
         watchers = [loop.create_task(service.watch_expiry(), name="watch-expiry"),
                     loop.create_task(events.watch_deadlines(), name="watch-deadlines"),
                     loop.create_task(service.housekeeping(), name="housekeeping")]  # fmt: skip
@@ -60,8 +70,9 @@ def create_app(config: ServerConfig, clock: Callable[[], float] = time.time) -> 
         for watcher in watchers:
             watcher.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
+        await broker.stop()  # no more news from other nodes: what drain() waits for is all there is
         await service.drain()
-        store.close()
+        await health.close()
 
     async def on_shutdown(app: web.Application) -> None:
         await events.close_all()
@@ -75,21 +86,33 @@ def create_app(config: ServerConfig, clock: Callable[[], float] = time.time) -> 
 async def serve(config: ServerConfig, clock: Callable[[], float] = time.time) -> AsyncIterator[web.AppRunner]:
     """Run the server on (config.host, config.port) for the duration of the block."""
     limits = plan_limits(config.max_connections, config.listen_backlog, descriptor_limit())
-    runner = web.AppRunner(create_app(config, clock), access_log=None, shutdown_timeout=5.0,
-                           keepalive_timeout=config.idle_timeout)  # fmt: skip
-    await runner.setup()
-    assert runner.server is not None  # setup() made it
-    guard = ConnectionGuard(runner.server, cap=limits.connections, header_timeout=config.header_timeout,
-                            body_timeout=config.body_timeout)  # fmt: skip
+    tls = tls_context(config.tls_cert, config.tls_key)  # StartupError for unusable files, before anything opens
+    store = await open_store(config)  # StartupError if it cannot be used
     try:
-        with quiet_accept_errors(asyncio.get_running_loop(), guard.out_of_descriptors):
-            await GuardedSite(runner, guard, config.host, config.port, backlog=limits.backlog).start()
-            log.info("up to %d connections (descriptor limit %s), listen backlog %d",
-                     limits.connections, limits.descriptors or "none", limits.backlog)  # fmt: skip
-            yield runner
+        broker = await open_broker(config)  # StartupError if it cannot be reached
+    except BaseException:
+        await store.close()
+        raise
+    try:
+        runner = web.AppRunner(create_app(config, store, clock, broker), access_log=None, shutdown_timeout=5.0,
+                               keepalive_timeout=config.idle_timeout)  # fmt: skip
+        await runner.setup()
+        assert runner.server is not None  # setup() made it
+        guard = ConnectionGuard(runner.server, cap=limits.connections, header_timeout=config.header_timeout,
+                                body_timeout=config.body_timeout)  # fmt: skip
+        try:
+            with quiet_accept_errors(asyncio.get_running_loop(), guard.out_of_descriptors):
+                site = GuardedSite(runner, guard, config.host, config.port, backlog=limits.backlog, ssl_context=tls)
+                await site.start()
+                log.info("up to %d connections (descriptor limit %s), listen backlog %d",
+                         limits.connections, limits.descriptors or "none", limits.backlog)  # fmt: skip
+                yield runner
+        finally:
+            await runner.cleanup()
+            guard.close()
     finally:
-        await runner.cleanup()
-        guard.close()
+        await broker.close()  # after the cleanup: sessions that went offline are said so
+        await store.close()  # after the cleanup: the last notifications and requests may still need it
 
 
 async def run_server(config: ServerConfig, ready: Callable[[str], None] | None = None, *,
@@ -109,8 +132,9 @@ async def run_server(config: ServerConfig, ready: Callable[[str], None] | None =
     async with serve(config) as runner:
         addresses = runner.addresses
         host, port = addresses[0][:2] if addresses else (config.host, config.port)
-        url = f"http://{host}:{port}"
-        log.info("im-desktop server listening on %s (data in %s)", url, config.data_dir)
+        url = f"{'https' if config.tls_cert else 'http'}://{host}:{port}"
+        data = redact_url(config.database) if config.database else config.data_dir
+        log.info("im-desktop server listening on %s (data in %s)", url, data)
         if ready is not None:
             ready(url)
         await stop.wait()

@@ -27,6 +27,13 @@ class ServerConfig:
 
     keys: Keys
     data_dir: Path
+    # A PostgreSQL URL (postgresql://user@host:port/name) to keep the data in, shared by every server process
+    # that names it; None keeps it in SQLite in data_dir, for one process.
+    database: str | None = field(default=None, repr=False)  # repr: the URL may hold a password
+    database_pool: int = 10  # connections to PostgreSQL at most, per process
+    # A Redis URL (redis://host:port/0) that carries news between the server processes sharing the database (live
+    # delivery, kicks, presence, lock-out counts); None: one process, news stays in it.
+    broker: str | None = field(default=None, repr=False)  # repr: the URL may hold a password
     host: str = "127.0.0.1"
     port: int = 5140
     sandbox: bool = False
@@ -63,3 +70,6 @@ class ServerConfig:
     # pages) this server answers; "*" in allowed_hosts turns the Host check off (behind a proxy).
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
+    # HTTPS and WSS with this PEM certificate chain and its key (tls.py), both or neither; else plain HTTP.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None

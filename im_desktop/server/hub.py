@@ -8,14 +8,14 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, web
 
 from im_desktop.protocol.models import LoginStatus, Opcode
 from im_desktop.server.store import SessionRow
 
-__all__ = ["PLATFORM_NAME", "Connection", "Hub", "login_object"]
+__all__ = ["PLATFORM_NAME", "Connection", "Hub", "HubWatcher", "login_object"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,9 @@ class Connection:
     streaming: bool = False  # False while READY and the resume replay are being sent
     overflowed: bool = False
     writer: asyncio.Task[None] | None = None
+    # With a shared broker (catchup.py): the last `sn` this connection has queued or will get from its replay, and
+    # None until the resume plan is made. Catch-up reads from here; the in-process broker leaves it None.
+    pushed: int | None = None
 
     @property
     def user_id(self) -> str:
@@ -113,12 +116,25 @@ class Connection:
         await self.ws.close(code=code, message=reason.encode())
 
 
+class HubWatcher(Protocol):
+    """Told who comes and goes (a shared broker: it follows exactly the users with a socket on this node)."""
+
+    def user_arrived(self, user_id: str) -> None: ...
+
+    def user_left(self, user_id: str) -> None: ...
+
+    def session_attached(self, conn: Connection) -> None: ...
+
+    def session_detached(self, conn: Connection) -> None: ...
+
+
 class Hub:
     """Registry of identified connections, by session and by user."""
 
     def __init__(self) -> None:
         self._by_session: dict[str, Connection] = {}
         self._by_user: dict[str, dict[str, Connection]] = {}
+        self.watcher: HubWatcher | None = None  # None with the in-process broker: nothing to tell
 
     def __len__(self) -> int:
         return len(self._by_session)
@@ -127,7 +143,14 @@ class Hub:
         """Register a connection; return the one it replaces (the same session reconnecting)."""
         old = self._by_session.get(conn.session.id)
         self._by_session[conn.session.id] = conn
-        self._by_user.setdefault(conn.user_id, {})[conn.session.id] = conn
+        user_conns = self._by_user.get(conn.user_id)
+        if user_conns is None:
+            user_conns = self._by_user[conn.user_id] = {}
+            if self.watcher is not None:
+                self.watcher.user_arrived(conn.user_id)
+        user_conns[conn.session.id] = conn
+        if self.watcher is not None:
+            self.watcher.session_attached(conn)
         return old
 
     def detach(self, conn: Connection) -> None:
@@ -135,8 +158,12 @@ class Hub:
             del self._by_session[conn.session.id]
             user_conns = self._by_user.get(conn.user_id, {})
             user_conns.pop(conn.session.id, None)
+            if self.watcher is not None:
+                self.watcher.session_detached(conn)
             if not user_conns:
                 self._by_user.pop(conn.user_id, None)
+                if self.watcher is not None:
+                    self.watcher.user_left(conn.user_id)
 
     def get(self, session_id: str) -> Connection | None:
         return self._by_session.get(session_id)

@@ -10,6 +10,7 @@ from aiohttp import web
 from im_desktop import __version__, usersig
 from im_desktop.protocol.errors import ErrorCode, ImError
 from im_desktop.protocol.models import CloseCode, Platform, check_user_id
+from im_desktop.server.health import Health
 from im_desktop.server.http import (
     bearer_token,
     display_str,
@@ -31,9 +32,10 @@ PREFIX = "/im/v1"
 class ImApi:
     """Handlers of the extension; the rules themselves live in SessionService."""
 
-    def __init__(self, service: SessionService, hub: Hub) -> None:
+    def __init__(self, service: SessionService, hub: Hub, health: Health | None = None) -> None:
         self.service = service
         self.hub = hub
+        self.health = health
 
     def add_routes(self, app: web.Application) -> None:
         r = app.router
@@ -78,7 +80,12 @@ class ImApi:
         device_name = display_str(body, "device_name", 128) or platform.value
         # The peer's address (a proxy's, behind one): lock-out counts per UserID and address.
         client = request.remote or ""
-        session, token = self.service.login(user_id, user_sig, platform, device_id, device_name, client)
+        if self.health is not None:
+            # Without its database or broker this node could not apply the login rules exactly (a kick that
+            # reaches no other node): 90504, and the client retries. Checked before the ticket, so a refusal
+            # counts toward no lock-out.
+            await self.health.require_ready()
+        session, token = await self.service.login(user_id, user_sig, platform, device_id, device_name, client)
         return json_response({
             "token": token,
             "session": session_to_wire(session, online=False),
@@ -87,14 +94,15 @@ class ImApi:
         })  # fmt: skip
 
     async def renew(self, request: web.Request) -> web.Response:
-        session = self.service.authenticate(bearer_token(request))
+        session = await self.service.authenticate(bearer_token(request))
         user_sig = required_str(await read_json(request), "user_sig", 4096)
-        renewed = self.service.renew(session, user_sig)
-        return json_response({"session": session_to_wire(renewed, self.hub.is_online(renewed.id))})
+        renewed = await self.service.renew(session, user_sig)
+        online = renewed.id in await self.service.online([renewed.id])
+        return json_response({"session": session_to_wire(renewed, online)})
 
     async def logout(self, request: web.Request) -> web.Response:
-        session = self.service.authenticate(bearer_token(request))
-        self.service.logout(session)
+        session = await self.service.authenticate(bearer_token(request))
+        await self.service.logout(session)
         return json_response({})
 
     async def demo_usersig(self, request: web.Request) -> web.Response:
@@ -121,25 +129,25 @@ class ImApi:
     async def admin_kick(self, request: web.Request) -> web.Response:
         self._require_admin(request)
         body = await read_json(request)
-        count = self.service.admin_kick(check_user_id(body.get("user_id")))
+        count = await self.service.admin_kick(check_user_id(body.get("user_id")))
         return json_response({"kicked": count})
 
     async def admin_instances(self, request: web.Request) -> web.Response:
         self._require_admin(request)
         user_id = request.query.get("user_id")
-        sessions = self.service.store.active_sessions(check_user_id(user_id) if user_id is not None else None)
+        sessions = await self.service.store.active_sessions(check_user_id(user_id) if user_id is not None else None)
         now = self.service.clock()
-        data: list[dict[str, Any]] = [
-            session_to_wire(s, self.hub.is_online(s.id)) for s in sessions if s.sig_expires_at >= now
-        ]
+        live = [s for s in sessions if s.sig_expires_at >= now]
+        online = await self.service.online([s.id for s in live])  # on whichever node the socket is
+        data: list[dict[str, Any]] = [session_to_wire(s, s.id in online) for s in live]
         return json_response({"data": data})
 
     async def admin_get_policy(self, request: web.Request) -> web.Response:
         self._require_admin(request)
-        return json_response(self.service.policy.to_wire())
+        return json_response((await self.service.policy()).to_wire())
 
     async def admin_set_policy(self, request: web.Request) -> web.Response:
         self._require_admin(request)
         policy = LoginPolicy.from_wire(await read_json(request))
-        self.service.set_policy(policy)
+        await self.service.set_policy(policy)
         return json_response(policy.to_wire())

@@ -7,15 +7,18 @@ import contextlib
 import errno
 import json
 import logging
+import ssl
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
 from aiohttp import StreamReader, web
 from aiohttp.web_protocol import RequestHandler
 
 from im_desktop.protocol.errors import ErrorCode, ImError
+from im_desktop.server.tls import HandshakeWatch
 
 __all__ = [
     "ConnectionGuard",
@@ -279,6 +282,12 @@ class ConnectionGuard:
         self.open += 1
         return _Connection(self, self._server())
 
+    def watched(self) -> asyncio.Protocol:
+        """As a call, for a TLS listener: a connection whose handshake fails is forgotten (tls.HandshakeWatch)."""
+        inner = self()
+        forget = partial(self.forget, inner) if isinstance(inner, _Connection) else lambda: None
+        return HandshakeWatch(inner, forget, self.header_timeout + 1.0)
+
     def out_of_descriptors(self) -> None:
         """accept() failed for lack of descriptors below the cap (something else holds more than was reserved):
         close the longest-idle connection so that asyncio's next try lets a waiting one in. Once per loop pass:
@@ -344,18 +353,22 @@ class GuardedSite(web.BaseSite):
 
     __slots__ = ("_guard", "_host", "_listen_backlog", "_port")
 
-    def __init__(self, runner: web.BaseRunner, guard: ConnectionGuard, host: str, port: int, *, backlog: int) -> None:
-        super().__init__(runner, backlog=backlog)
+    def __init__(self, runner: web.BaseRunner, guard: ConnectionGuard, host: str, port: int, *, backlog: int,
+                 ssl_context: ssl.SSLContext | None = None) -> None:  # fmt: skip
+        super().__init__(runner, backlog=backlog, ssl_context=ssl_context)
         self._guard, self._host, self._port, self._listen_backlog = guard, host, port, backlog
 
     @property
     def name(self) -> str:
-        return f"http://{self._host}:{self._port}"
+        return f"{'https' if self._ssl_context else 'http'}://{self._host}:{self._port}"
 
     async def start(self) -> None:
         await super().start()
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._guard, self._host, self._port, backlog=self._listen_backlog)
+        tls, timeout = self._ssl_context, self._guard.header_timeout  # a TLS handshake is part of the first request
+        self._server = await loop.create_server(self._guard if tls is None else self._guard.watched, self._host,
+                                                self._port, backlog=self._listen_backlog, ssl=tls,
+                                                ssl_handshake_timeout=timeout if tls else None)  # fmt: skip
 
 
 @contextlib.contextmanager

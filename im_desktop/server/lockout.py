@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
 
-__all__ = ["Lockout"]
+__all__ = ["Lockout", "SharedCounts", "SharedLockout"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -69,3 +73,39 @@ class Lockout:
             self._entries.popitem(last=False)
             swept += 1
         return swept
+
+
+class SharedCounts(Protocol):
+    """Failure counts that every server process sees (the Redis broker keeps them)."""
+
+    async def fail(self, key: str, failures: int, window: float, duration: float) -> bool | None:
+        """Count a failure of `key`, locking it for `duration` at the `failures`-th within `window` of the first.
+        True if it was locked already (not counted then); None if the counts cannot be reached."""
+
+    async def clear(self, key: str) -> None:
+        """Forget the failures and any lock of `key` (errors are the implementation's to swallow)."""
+
+
+class SharedLockout:
+    """Lockout's rule counted in SharedCounts, so that it holds whichever server process a client reaches. While
+    they cannot be reached, this process's own Lockout counts instead: a lock-out per process beats none."""
+
+    def __init__(self, local: Lockout, shared: SharedCounts, failures: int, window: float, duration: float) -> None:
+        self.local = local
+        self._shared = shared
+        self._rule = (max(failures, 1), window, duration)
+        self._degraded = False
+
+    async def failed(self, user_id: str, client: str, now: float) -> bool:
+        locked = await self._shared.fail(f"{user_id}/{client}", *self._rule)  # a UserID has no '/'
+        if locked is None:
+            if not self._degraded:
+                log.warning("the shared lock-out counts cannot be reached; counting in this process meanwhile")
+            self._degraded = True
+            return self.local.failed(user_id, client, now)
+        self._degraded = False
+        return locked
+
+    async def succeeded(self, user_id: str, client: str) -> None:
+        self.local.succeeded(user_id, client)
+        await self._shared.clear(f"{user_id}/{client}")

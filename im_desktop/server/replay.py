@@ -66,7 +66,7 @@ async def replay(conn: Connection, store: Store, upto: int, share: Callable[[], 
     writer sends them once streaming starts. False if the peer went away meanwhile."""
     turn_ends = time.perf_counter() + share()
     while conn.last_sn < upto and not conn.overflowed:  # overflowed: its writer closes it as soon as it streams
-        events = store.events_after(conn.last_sn, conn.user_id, REPLAY_BATCH)
+        events = await store.events_after(conn.last_sn, conn.user_id, REPLAY_BATCH)
         for sn, event in events:
             if sn > upto:
                 return True

@@ -12,7 +12,7 @@ __all__ = ["Retention"]
 
 log = logging.getLogger(__name__)
 
-# Rows looked at per statement: a few milliseconds of SQLite, then the event loop gets a turn.
+# Rows looked at per statement: a few milliseconds of SQLite (on the event loop), then the loop gets a turn.
 _BATCH = 1000
 
 
@@ -30,7 +30,7 @@ class Retention:
         ended_before = now - self.config.session_retention
         sessions, after = 0, 0
         while True:
-            after, deleted = self.store.prune_sessions(after, ended_before, _BATCH)
+            after, deleted = await self.store.prune_sessions(after, ended_before, _BATCH)
             sessions += deleted
             if not after:
                 break
@@ -38,7 +38,7 @@ class Retention:
         older_than_ms = int((now - self.config.event_retention) * 1000)
         events = 0
         while True:
-            deleted = self.store.prune_events(older_than_ms, self.config.event_retention_max, _BATCH)
+            deleted = await self.store.prune_events(older_than_ms, self.config.event_retention_max, _BATCH)
             events += deleted
             if deleted < _BATCH:
                 break

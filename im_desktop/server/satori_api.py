@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,12 +21,12 @@ from im_desktop.server.http import (
 from im_desktop.server.hub import PLATFORM_NAME, Hub, login_object
 from im_desktop.server.ratelimit import KeyedBuckets
 from im_desktop.server.sessions import SessionService
-from im_desktop.server.store import LOBBY_GUILD, MessageRow, SessionRow, Store
+from im_desktop.server.store import LOBBY_GUILD, ChannelRow, MessageRow, SessionRow, Store
 
 __all__ = ["SatoriApi"]
 
 _PAGE = 100
-_MAX_SEQ = 2**63 - 1  # SQLite's INTEGER
+_MAX_SEQ = 2**63 - 1  # SQLite's INTEGER, PostgreSQL's BIGINT
 Resource = Callable[[SessionRow, dict[str, Any]], Awaitable[Any]]
 
 
@@ -34,11 +34,11 @@ def _not_found(what: str) -> ImError:
     return ImError(ErrorCode.NOT_FOUND, f"{what} was not found.")
 
 
-def _channel_to_wire(row: sqlite3.Row, viewer: str) -> dict[str, Any]:
-    name = row["name"]
-    if row["type"] == 1:  # a direct channel is named after the other person
-        name = next((u for u in str(row["id"]).split(":")[1:] if u != viewer), viewer)
-    return {"id": row["id"], "type": row["type"], "name": name}
+def _channel_to_wire(row: ChannelRow, viewer: str) -> dict[str, Any]:
+    name = row.name
+    if row.type == 1:  # a direct channel is named after the other person
+        name = next((u for u in row.id.split(":")[1:] if u != viewer), viewer)
+    return {"id": row.id, "type": row.type, "name": name}
 
 
 class SatoriApi:
@@ -50,6 +50,10 @@ class SatoriApi:
         self.hub = hub
         config = service.config
         self._sends = KeyedBuckets[str](config.message_rate, config.message_burst, service.clock)
+        # Held from a message's commit to its publish: live events reach the outboxes in `sn` order, since a
+        # socket's writer skips any event not above the last `sn` it sent. Free at once with SQLite, whose
+        # calls never wait; PostgreSQL's do, and two sends could otherwise publish out of order.
+        self._publish_order = asyncio.Lock()
         self.methods: dict[str, Resource] = {
             "login.get": self.login_get,
             "user.get": self.user_get,
@@ -67,8 +71,8 @@ class SatoriApi:
         app.router.add_post("/v1/meta", self.meta)
         app.router.add_post("/v1/{method:[a-z.]+}", self.dispatch)
 
-    def _session(self, request: web.Request) -> SessionRow:
-        session = self.service.authenticate(bearer_token(request))
+    async def _session(self, request: web.Request) -> SessionRow:
+        session = await self.service.authenticate(bearer_token(request))
         platform = request.headers.get("Satori-Platform") or request.headers.get("X-Platform")
         user_id = request.headers.get("Satori-User-ID") or request.headers.get("X-Self-ID")
         if platform is None or user_id is None:
@@ -78,14 +82,14 @@ class SatoriApi:
         return session
 
     async def meta(self, request: web.Request) -> web.Response:
-        session = self.service.authenticate(bearer_token(request))
+        session = await self.service.authenticate(bearer_token(request))
         return json_response({"logins": [login_object(session.user_id)], "proxy_urls": []})
 
     async def dispatch(self, request: web.Request) -> web.Response:
         method = self.methods.get(request.match_info["method"])
         if method is None:
             raise _not_found(f"The API {request.match_info['method']}")
-        session = self._session(request)
+        session = await self._session(request)
         body = await read_json(request)
         return json_response(await method(session, body))
 
@@ -95,14 +99,14 @@ class SatoriApi:
 
     async def user_get(self, session: SessionRow, body: dict[str, Any]) -> Any:
         user_id = required_str(body, "user_id", 64)
-        if not self.store.user_exists(user_id):
+        if not await self.store.user_exists(user_id):
             raise ImError(ErrorCode.ACCOUNT_NOT_FOUND, "No user with this UserID.")
         return {"id": user_id, "name": user_id}
 
     async def friend_list(self, session: SessionRow, body: dict[str, Any]) -> Any:
         # The sandbox is one small community: everybody who has signed up is a friend.
         after = optional_str(body, "next") or ""
-        users = [u for u in self.store.list_users(after, _PAGE + 1) if u != session.user_id]
+        users = [u for u in await self.store.list_users(after, _PAGE + 1) if u != session.user_id]
         page = users[:_PAGE]
         data = [{"user": {"id": u, "name": u}} for u in page]
         return {"data": data, "next": page[-1] if len(users) > _PAGE else None}
@@ -112,33 +116,32 @@ class SatoriApi:
 
     async def channel_list(self, session: SessionRow, body: dict[str, Any]) -> Any:
         guild_id = required_str(body, "guild_id")
-        rows = self.store.guild_channels(guild_id)
+        rows = await self.store.guild_channels(guild_id)
         if not rows:
             raise _not_found("The guild")
         return {"data": [_channel_to_wire(r, session.user_id) for r in rows], "next": None}
 
-    def _readable_channel(self, session: SessionRow, body: dict[str, Any]) -> sqlite3.Row:
-        channel = self.store.channel(required_str(body, "channel_id"))
+    async def _readable_channel(self, session: SessionRow, body: dict[str, Any]) -> ChannelRow:
+        channel = await self.store.channel(required_str(body, "channel_id"))
         # A channel the caller may not read is reported as missing, so ids cannot be probed.
-        if channel is None or not self.store.can_read(session.user_id, channel):
+        if channel is None or not await self.store.can_read(session.user_id, channel):
             raise _not_found("The channel")
         return channel
 
     async def channel_get(self, session: SessionRow, body: dict[str, Any]) -> Any:
-        return _channel_to_wire(self._readable_channel(session, body), session.user_id)
+        return _channel_to_wire(await self._readable_channel(session, body), session.user_id)
 
     async def user_channel_create(self, session: SessionRow, body: dict[str, Any]) -> Any:
         other = required_str(body, "user_id", 64)
-        if not self.store.user_exists(other):
+        if not await self.store.user_exists(other):
             raise ImError(ErrorCode.ACCOUNT_NOT_FOUND, "No user with this UserID.")
-        with self.store.transaction():
-            channel_id = self.store.ensure_direct_channel(session.user_id, other)
-        channel = self.store.channel(channel_id)
+        channel_id = await self.store.ensure_direct_channel(session.user_id, other)
+        channel = await self.store.channel(channel_id)
         assert channel is not None
         return _channel_to_wire(channel, session.user_id)
 
     async def message_list(self, session: SessionRow, body: dict[str, Any]) -> Any:
-        channel = self._readable_channel(session, body)
+        channel = await self._readable_channel(session, body)
         token = optional_str(body, "next", 32)
         direction = optional_str(body, "direction", 16) or "before"
         order = optional_str(body, "order", 16) or "asc"
@@ -148,20 +151,20 @@ class SatoriApi:
         anchor = _message_token(token)
         if anchor is None and direction != "before":
             raise ImError(ErrorCode.ACCOUNT_INVALID_PARAMETERS, "direction must be 'before' when next is empty.")
-        cid = channel["id"]
+        cid = channel.id
         prev_tok = next_tok = None
         if direction == "around":
             assert anchor is not None
-            older = self.store.messages_page(cid, anchor, "before", limit // 2 + 1)
-            middle = self.store.message(cid, anchor)
-            newer = self.store.messages_page(cid, anchor, "after", limit // 2 + 1)
+            older = await self.store.messages_page(cid, anchor, "before", limit // 2 + 1)
+            middle = await self.store.message(cid, anchor)
+            newer = await self.store.messages_page(cid, anchor, "after", limit // 2 + 1)
             more_before, more_after = len(older) > limit // 2, len(newer) > limit // 2
             older, newer = older[len(older) - limit // 2 :] if limit // 2 else [], newer[: limit // 2]
             page = [*older, *([middle] if middle else []), *newer]
             prev_tok = str(page[0].seq) if page and more_before else None
             next_tok = str(page[-1].seq) if page and more_after else None
         else:
-            rows = self.store.messages_page(cid, anchor, direction, limit + 1)
+            rows = await self.store.messages_page(cid, anchor, direction, limit + 1)
             more = len(rows) > limit
             page = rows[-limit:] if direction == "before" else rows[:limit]
             edge = (page[0] if direction == "before" else page[-1]) if page else None
@@ -171,15 +174,15 @@ class SatoriApi:
         return {"data": [m.to_wire() for m in page], "prev": prev_tok, "next": next_tok}
 
     async def message_get(self, session: SessionRow, body: dict[str, Any]) -> Any:
-        channel = self._readable_channel(session, body)
+        channel = await self._readable_channel(session, body)
         seq = _message_token(required_str(body, "message_id", 32))
-        message = self.store.message(channel["id"], seq) if seq is not None else None
+        message = await self.store.message(channel.id, seq) if seq is not None else None
         if message is None:
             raise _not_found("The message")
         return message.to_wire()
 
     async def message_create(self, session: SessionRow, body: dict[str, Any]) -> Any:
-        channel = self._readable_channel(session, body)
+        channel = await self._readable_channel(session, body)
         content = clean_text(required_str(body, "content", self.service.config.max_content_bytes))
         if not content:
             raise ImError(ErrorCode.ACCOUNT_INVALID_PARAMETERS, "'content' has no text.")
@@ -187,34 +190,32 @@ class SatoriApi:
         # first message back instead of a duplicate.
         nonce = optional_str(body, "nonce", 64)
         if nonce is not None:
-            existing = self.store.find_by_nonce(session.user_id, nonce)
+            existing = await self.store.find_by_nonce(session.user_id, nonce)
             if existing is not None:
                 return [existing.to_wire()]
         # After the nonce lookup: a retry of a stored send is answered even when the sender is over its rate.
         self._sends.check(session.user_id, "messages")
         now = self.service.clock()
-        with self.store.transaction():
-            message = self.store.add_message(channel["id"], session.user_id, content, now, nonce)
-            event = self._message_event(message, channel)
-            sn = self.store.add_event(channel["id"], event)
-        if channel["guild_id"] is not None:
-            recipients = self.hub.all()
-        else:
-            members = set(self.store.channel_members(channel["id"]))
-            recipients = self.hub.select(lambda c: c.user_id in members)
-        self.hub.publish(recipients, sn, event)
-        return [message.to_wire()]
+        # A direct channel's two members never change: read before the lock, which the publish order needs.
+        members = set() if channel.guild_id is not None else set(await self.store.channel_members(channel.id))
+        async with self._publish_order:
+            posted = await self.store.post_message(channel, session.user_id, content, now, nonce, self._message_event)
+            if posted.sn is not None:  # None: a retry with this nonce was stored first; its event went out then
+                # To every user of a guild channel, else to the members; on every node with a shared broker.
+                self.service.broker.deliver(posted.sn, posted.event, None if channel.guild_id is not None else members)
+        return [posted.message.to_wire()]
 
-    def _message_event(self, message: MessageRow, channel: sqlite3.Row) -> dict[str, Any]:
+    @staticmethod
+    def _message_event(message: MessageRow, channel: ChannelRow) -> dict[str, Any]:
         event: dict[str, Any] = {
             "type": "message-created",
             "timestamp": int(message.created_at * 1000),
-            "channel": {"id": channel["id"], "type": channel["type"]},
+            "channel": {"id": channel.id, "type": channel.type},
             "user": {"id": message.user_id, "name": message.user_id},
             "message": {k: v for k, v in message.to_wire().items() if k not in ("user", "channel")},
         }
-        if channel["guild_id"] is not None:
-            event["guild"] = {"id": channel["guild_id"]}
+        if channel.guild_id is not None:
+            event["guild"] = {"id": channel.guild_id}
         return event
 
 

@@ -1,48 +1,38 @@
-"""SQLite persistence for users, sessions, channels, messages and the event log."""
+"""The store seam: what the server keeps durably, behind one async interface (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from im_desktop.private_files import PRIVATE_FILE_MODE, ensure_private_file, private_dir, warn_if_open
 from im_desktop.protocol.models import Platform
-from im_desktop.server.config import StartupError
+from im_desktop.server.config import ServerConfig, StartupError
 
-__all__ = ["LOBBY_CHANNEL", "LOBBY_GUILD", "MessageRow", "SessionRow", "Store", "hash_token"]
+__all__ = [
+    "LOBBY_CHANNEL",
+    "LOBBY_GUILD",
+    "POLICY_SETTING",
+    "ChannelRow",
+    "Decide",
+    "Ending",
+    "LoginState",
+    "MessageRow",
+    "Posted",
+    "SessionRow",
+    "Store",
+    "StreamStart",
+    "hash_token",
+    "open_store",
+    "redact_url",
+]
 
 LOBBY_GUILD = "lobby"
 LOBBY_CHANNEL = "general"
-
-# Every statement here takes well under a millisecond, so the server calls SQLite on its event loop
-# thread: a thread hop would cost more than the query and make the ordering of writes harder to reason about.
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS users(
-    id TEXT PRIMARY KEY, created_at REAL NOT NULL, sig_not_before INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS sessions(
-    id TEXT PRIMARY KEY, token_hash TEXT UNIQUE NOT NULL, user_id TEXT NOT NULL,
-    platform TEXT NOT NULL, device_id TEXT NOT NULL, device_name TEXT NOT NULL,
-    created_at REAL NOT NULL, sig_expires_at INTEGER NOT NULL,
-    state TEXT NOT NULL, ended_json TEXT);
-CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id, state);
-CREATE TABLE IF NOT EXISTS channels(
-    id TEXT PRIMARY KEY, type INTEGER NOT NULL, name TEXT, guild_id TEXT);
-CREATE TABLE IF NOT EXISTS channel_members(
-    channel_id TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY(channel_id, user_id));
-CREATE TABLE IF NOT EXISTS messages(
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, channel_id TEXT NOT NULL, user_id TEXT NOT NULL,
-    content TEXT NOT NULL, created_at REAL NOT NULL, nonce TEXT, UNIQUE(user_id, nonce));
-CREATE INDEX IF NOT EXISTS messages_by_channel ON messages(channel_id, seq);
-CREATE TABLE IF NOT EXISTS events(
-    sn INTEGER PRIMARY KEY AUTOINCREMENT, channel_id TEXT NOT NULL, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS settings(name TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+POLICY_SETTING = "login_policy"  # the multi-client login policy, read inside every login's transaction
 
 
 def hash_token(token: str) -> str:
@@ -65,7 +55,8 @@ class SessionRow:
     ended: dict[str, Any] | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> SessionRow:
+    def from_row(cls, row: Any) -> SessionRow:
+        """From a row of either store (sqlite3.Row and asyncpg's Record are both indexed by column name)."""
         ended = json.loads(row["ended_json"]) if row["ended_json"] else None
         return cls(
             row["id"], row["user_id"], Platform(row["platform"]), row["device_id"], row["device_name"],
@@ -81,6 +72,10 @@ class MessageRow:
     content: str
     created_at: float
 
+    @classmethod
+    def from_row(cls, row: Any) -> MessageRow:
+        return cls(row["seq"], row["channel_id"], row["user_id"], row["content"], row["created_at"])
+
     def to_wire(self) -> dict[str, Any]:
         return {
             "id": str(self.seq),
@@ -91,246 +86,218 @@ class MessageRow:
         }
 
 
-def _open(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    try:
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")  # a file that is not a database fails here
-        db.execute("PRAGMA synchronous=NORMAL")
-        # A damaged one only fails here. quick_check reads every page once: about a second per GB at start.
-        verdict = db.execute("PRAGMA quick_check(1)").fetchone()
-        if verdict is None or verdict[0] != "ok":
-            lines = [ln for ln in str(verdict[0] if verdict else "no answer").splitlines() if "***" not in ln]
-            raise sqlite3.DatabaseError(f"quick_check: {(lines or ['?'])[0][:200]}")
-        db.executescript(_SCHEMA)
-        db.execute(
-            "INSERT OR IGNORE INTO channels(id, type, name, guild_id) VALUES (?, 0, 'General', ?)",
-            (LOBBY_CHANNEL, LOBBY_GUILD),
-        )
-    except BaseException:
-        db.close()
-        raise
-    return db
+@dataclass(frozen=True, slots=True)
+class ChannelRow:
+    id: str
+    type: int  # 0 a guild's text channel, 1 a direct channel
+    name: str | None
+    guild_id: str | None  # guild channels are open to every user; direct ones to their two members
+
+    @classmethod
+    def from_row(cls, row: Any) -> ChannelRow:
+        return cls(row["id"], row["type"], row["name"], row["guild_id"])
 
 
-class Store:
-    """All durable state. WAL mode: a crash of the process loses nothing that was committed."""
+@dataclass(frozen=True, slots=True)
+class LoginState:
+    """What a login decides on, read under the user's lock in the login's own transaction."""
 
-    def __init__(self, path: Path) -> None:
-        """Open (or create) the database, private to this user, and check it whole: a damaged file stops the
-        start with StartupError naming it, instead of answering 500s for whatever sits on a bad page."""
-        try:
-            private_dir(path.parent)
-            ensure_private_file(path)  # before SQLite creates it 0644, and its -wal and -shm files after it
-            self._db = _open(path)
-        except sqlite3.OperationalError as exc:  # locked, read-only, no space, I/O error: the file may be fine
-            raise StartupError(f"The database {path} cannot be opened ({exc}).") from None
-        except sqlite3.DatabaseError as exc:
-            raise StartupError(f"The database {path} is damaged ({exc}); restore it from a backup, or move it "
-                               "away to start with an empty one.") from None  # fmt: skip
-        except OSError as exc:
-            raise StartupError(f"The database {path} cannot be opened ({exc.strerror or exc}).") from None
-        for suffix in ("", "-wal", "-shm"):
-            warn_if_open(path.with_name(path.name + suffix), "database file", PRIVATE_FILE_MODE)
+    live: list[SessionRow]  # the user's active sessions, oldest first (their tickets may have run out)
+    sig_not_before: int  # tickets issued before this were invalidated by an operator kick
+    policy: str | None  # the saved POLICY_SETTING (JSON), None for the default
 
-    def close(self) -> None:
-        self._db.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """A session to end, and how: state kicked | expired | logged_out, `ended` its explanation for the client."""
 
-    # -- settings -------------------------------------------------------------------------------
-    def get_setting(self, name: str) -> str | None:
-        row = self._db.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
-        return None if row is None else str(row[0])
+    session: SessionRow
+    state: str
+    ended: dict[str, Any]
 
-    def set_setting(self, name: str, value: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO settings(name, value) VALUES (?, ?)", (name, value))
 
-    # -- users ----------------------------------------------------------------------------------
-    def ensure_user(self, user_id: str, now: float) -> None:
-        self._db.execute("INSERT OR IGNORE INTO users(id, created_at) VALUES (?, ?)", (user_id, now))
+# Called inside the login's transaction with the user locked: returns the sessions the new one ends, or raises
+# (an ImError) to refuse the login, which then leaves no trace. It must not wait for anything.
+Decide = Callable[[LoginState], list[Ending]]
 
-    def user_exists(self, user_id: str) -> bool:
-        return self._db.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is not None
 
-    def sig_not_before(self, user_id: str) -> int:
-        row = self._db.execute("SELECT sig_not_before FROM users WHERE id = ?", (user_id,)).fetchone()
-        return 0 if row is None else int(row[0])
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """A message.create's result: sn None means the nonce was already used, and `message` is the first one."""
 
-    def invalidate_sigs(self, user_id: str, not_before: int) -> None:
-        self._db.execute("UPDATE users SET sig_not_before = ? WHERE id = ?", (not_before, user_id))
+    message: MessageRow
+    sn: int | None
+    event: dict[str, Any]
 
-    def list_users(self, after: str, limit: int) -> list[str]:
-        rows = self._db.execute("SELECT id FROM users WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
-        return [str(r[0]) for r in rows]
+
+@dataclass(frozen=True, slots=True)
+class StreamStart:
+    """What a new event-stream connection starts from, read after it was attached (see EventStream)."""
+
+    state: str | None  # the session's state now (None: deleted meanwhile)
+    newest: int  # the newest `sn` in the log (0 if none)
+    oldest: int | None  # the oldest `sn` still in the log
+
+
+class Store(abc.ABC):
+    """All durable state. Every change that must be exact across server processes is ONE call here, done in
+    one transaction: a login's decision with its new session and the sessions it ends (open_session), an
+    operator kick (kick_user), a message with its event (post_message)."""
+
+    # Failures of the storage itself (a full disk, a lost connection) as this store raises them: the server's
+    # loops log these in one line and carry on.
+    errors: tuple[type[BaseException], ...] = ()
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # -- settings and users ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def get_setting(self, name: str) -> str | None: ...
+
+    @abc.abstractmethod
+    async def set_setting(self, name: str, value: str) -> None: ...
+
+    @abc.abstractmethod
+    async def user_exists(self, user_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def sig_not_before(self, user_id: str) -> int: ...
+
+    @abc.abstractmethod
+    async def list_users(self, after: str, limit: int) -> list[str]:
+        """UserIDs after `after` in order, at most `limit`."""
 
     # -- sessions -------------------------------------------------------------------------------
-    def add_session(self, session: SessionRow, token: str) -> None:
-        self._db.execute(
-            "INSERT INTO sessions(id, token_hash, user_id, platform, device_id, device_name, created_at,"
-            " sig_expires_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active')",
-            (session.id, hash_token(token), session.user_id, session.platform.value, session.device_id,
-             session.device_name, session.created_at, session.sig_expires_at),
-        )  # fmt: skip
+    @abc.abstractmethod
+    async def open_session(self, session: SessionRow, token: str, decide: Decide) -> list[Ending]:
+        """Sign the user up if new, lock it, read its LoginState, call `decide`, then store the new session and
+        end those that `decide` chose, all in one transaction: two logins of one user, on one server process or
+        on several sharing the database, are decided one after the other. Returns the sessions it ended."""
 
-    def session_by_token(self, token: str) -> SessionRow | None:
-        row = self._db.execute("SELECT * FROM sessions WHERE token_hash = ?", (hash_token(token),)).fetchone()
-        return None if row is None else SessionRow.from_row(row)
+    @abc.abstractmethod
+    async def kick_user(self, user_id: str, not_before: int, ended: dict[str, Any]) -> list[SessionRow] | None:
+        """In one transaction: invalidate the user's tickets issued before `not_before` and end every active
+        session as kicked. Returns those sessions as they are now, or None if the user does not exist."""
 
-    def session_by_id(self, session_id: str) -> SessionRow | None:
-        row = self._db.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
-        return None if row is None else SessionRow.from_row(row)
+    @abc.abstractmethod
+    async def session_by_token(self, token: str) -> SessionRow | None: ...
 
-    def active_sessions(self, user_id: str | None = None) -> list[SessionRow]:
-        if user_id is None:
-            rows = self._db.execute("SELECT * FROM sessions WHERE state = 'active' ORDER BY created_at")
-        else:
-            rows = self._db.execute(
-                "SELECT * FROM sessions WHERE user_id = ? AND state = 'active' ORDER BY created_at", (user_id,)
-            )
-        return [SessionRow.from_row(r) for r in rows]
+    @abc.abstractmethod
+    async def session_by_id(self, session_id: str) -> SessionRow | None: ...
 
-    def end_session(self, session_id: str, state: str, ended: dict[str, Any] | None) -> None:
-        self._db.execute(
-            "UPDATE sessions SET state = ?, ended_json = ? WHERE id = ? AND state = 'active'",
-            (state, json.dumps(ended) if ended is not None else None, session_id),
-        )
+    @abc.abstractmethod
+    async def active_sessions(self, user_id: str | None = None) -> list[SessionRow]:
+        """Active sessions, oldest first: one user's, or everybody's."""
 
-    def renew_session(self, session_id: str, sig_expires_at: int) -> None:
-        self._db.execute("UPDATE sessions SET sig_expires_at = ? WHERE id = ?", (sig_expires_at, session_id))
+    @abc.abstractmethod
+    async def end_session(self, session_id: str, state: str, ended: dict[str, Any] | None) -> bool:
+        """End an active session; False if it was not active (ended meanwhile, by another request or node)."""
+
+    @abc.abstractmethod
+    async def renew_session(self, session_id: str, sig_expires_at: int) -> None: ...
 
     # -- channels -------------------------------------------------------------------------------
-    def channel(self, channel_id: str) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self._db.execute("SELECT * FROM channels WHERE id = ?", (channel_id,)).fetchone()
-        return row
+    @abc.abstractmethod
+    async def channel(self, channel_id: str) -> ChannelRow | None: ...
 
-    def channel_members(self, channel_id: str) -> list[str]:
-        rows = self._db.execute("SELECT user_id FROM channel_members WHERE channel_id = ?", (channel_id,))
-        return [str(r[0]) for r in rows]
+    @abc.abstractmethod
+    async def channel_members(self, channel_id: str) -> list[str]: ...
 
-    def can_read(self, user_id: str, channel: sqlite3.Row) -> bool:
-        if channel["guild_id"] is not None:
-            return True  # guild channels are open to every user of the server
-        row = self._db.execute(
-            "SELECT 1 FROM channel_members WHERE channel_id = ? AND user_id = ?", (channel["id"], user_id)
-        ).fetchone()
-        return row is not None
+    @abc.abstractmethod
+    async def can_read(self, user_id: str, channel: ChannelRow) -> bool: ...
 
-    def guild_channels(self, guild_id: str) -> list[sqlite3.Row]:
-        return list(self._db.execute("SELECT * FROM channels WHERE guild_id = ? ORDER BY id", (guild_id,)))
+    @abc.abstractmethod
+    async def guild_channels(self, guild_id: str) -> list[ChannelRow]: ...
 
-    def ensure_direct_channel(self, a: str, b: str) -> str:
-        channel_id = "private:" + ":".join(sorted((a, b)))
-        self._db.execute("INSERT OR IGNORE INTO channels(id, type, name) VALUES (?, 1, NULL)", (channel_id,))
-        self._db.executemany(
-            "INSERT OR IGNORE INTO channel_members(channel_id, user_id) VALUES (?, ?)",
-            [(channel_id, a), (channel_id, b)],
-        )
-        return channel_id
+    @abc.abstractmethod
+    async def ensure_direct_channel(self, a: str, b: str) -> str:
+        """The direct channel of two users (made with its two members if new); returns its id."""
 
-    # -- messages and events --------------------------------------------------------------------
-    def find_by_nonce(self, user_id: str, nonce: str) -> MessageRow | None:
-        row = self._db.execute("SELECT * FROM messages WHERE user_id = ? AND nonce = ?", (user_id, nonce)).fetchone()
-        return None if row is None else self._message(row)
+    # -- messages and the event log -------------------------------------------------------------
+    @abc.abstractmethod
+    async def find_by_nonce(self, user_id: str, nonce: str) -> MessageRow | None: ...
 
-    def add_message(self, channel_id: str, user_id: str, content: str, now: float, nonce: str | None) -> MessageRow:
-        cur = self._db.execute(
-            "INSERT INTO messages(channel_id, user_id, content, created_at, nonce) VALUES (?, ?, ?, ?, ?)",
-            (channel_id, user_id, content, now, nonce),
-        )
-        assert cur.lastrowid is not None
-        return MessageRow(cur.lastrowid, channel_id, user_id, content, now)
+    @abc.abstractmethod
+    async def post_message(
+        self, channel: ChannelRow, user_id: str, content: str, now: float, nonce: str | None,
+        make_event: Callable[[MessageRow, ChannelRow], dict[str, Any]],
+    ) -> Posted:  # fmt: skip
+        """Store a message and its event in one transaction. The database enforces one message per (user,
+        nonce): a send racing a retry of itself returns the first message (sn None). Events take their `sn` in
+        the order they commit, so that every `sn` up to max_sn() is final when max_sn() reads it."""
 
-    def add_event(self, channel_id: str, body: dict[str, Any]) -> int:
-        cur = self._db.execute("INSERT INTO events(channel_id, body) VALUES (?, ?)", (channel_id, json.dumps(body)))
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+    @abc.abstractmethod
+    async def add_events(self, channel_id: str, bodies: Sequence[dict[str, Any]]) -> int:
+        """Append events without messages (tests and tools); returns the last `sn`."""
 
-    def max_sn(self) -> int:
-        row = self._db.execute("SELECT MAX(sn) FROM events").fetchone()
-        return int(row[0] or 0)
+    @abc.abstractmethod
+    async def max_sn(self) -> int: ...
+
+    @abc.abstractmethod
+    async def oldest_sn(self) -> int | None:
+        """The oldest `sn` still in the event log (retention prunes older ones), None if the log is empty."""
+
+    @abc.abstractmethod
+    async def stream_start(self, session_id: str) -> StreamStart: ...
+
+    @abc.abstractmethod
+    async def events_after(self, sn: int, user_id: str, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """Up to `limit` events after `sn` that `user_id` may see, in `sn` order."""
+
+    @abc.abstractmethod
+    async def messages_page(self, channel_id: str, anchor: int | None, direction: str, limit: int) -> list[MessageRow]:
+        """Messages oldest first: `limit` before or after `anchor` (exclusive), or the newest ones."""
+
+    @abc.abstractmethod
+    async def message(self, channel_id: str, seq: int) -> MessageRow | None: ...
 
     # -- retention ------------------------------------------------------------------------------
-    def prune_sessions(self, after_rowid: int, ended_before: float, batch: int) -> tuple[int, int]:
-        """Look at up to `batch` sessions past `after_rowid`; delete those that ended before `ended_before` or
-        whose ticket ran out before it. Returns (the last rowid looked at, 0 when none were left; rows deleted)."""
-        row = self._db.execute(
-            "SELECT MAX(rowid) FROM (SELECT rowid FROM sessions WHERE rowid > ? ORDER BY rowid LIMIT ?)",
-            (after_rowid, batch),
-        ).fetchone()
-        last = int(row[0] or 0)
-        if not last:
-            return 0, 0
-        cur = self._db.execute(
-            "DELETE FROM sessions WHERE rowid > ? AND rowid <= ? AND (sig_expires_at < ? OR (state != 'active'"
-            " AND COALESCE(CASE WHEN json_valid(ended_json) THEN json_extract(ended_json, '$.at') END, 0) < ?))",
-            (after_rowid, last, int(ended_before), int(ended_before * 1000)),
-        )
-        return last, cur.rowcount
+    @abc.abstractmethod
+    async def prune_sessions(self, after: int, ended_before: float, batch: int) -> tuple[int, int]:
+        """Look at up to `batch` sessions past position `after`; delete those that ended before `ended_before`
+        or whose ticket ran out before it. Returns (the last position looked at, 0 when none were left; rows
+        deleted)."""
 
-    def prune_events(self, older_than_ms: int, keep_newest: int, batch: int) -> int:
+    @abc.abstractmethod
+    async def prune_events(self, older_than_ms: int, keep_newest: int, batch: int) -> int:
         """Delete up to `batch` of the oldest events: those dated before `older_than_ms` or beyond the newest
         `keep_newest`; return how many. The newest event always stays, so that max_sn() and oldest_sn() still
         tell how far the log reaches: a resume from before oldest_sn() is known to have missed events."""
-        newest = self.max_sn()
-        beyond_count = newest - max(keep_newest, 1)
-        rows = self._db.execute(
-            "SELECT sn, CASE WHEN json_valid(body) THEN json_extract(body, '$.timestamp') END FROM events"
-            " WHERE sn < ? ORDER BY sn LIMIT ?",
-            (newest, batch),
-        ).fetchall()
-        last = 0
-        for sn, timestamp in rows:
-            dated = isinstance(timestamp, int | float)  # an event without a date counts as old
-            if sn > beyond_count and dated and timestamp >= older_than_ms:
-                break  # the log is in time order: every later event is as young
-            last = sn
-        if not last:
-            return 0
-        return self._db.execute("DELETE FROM events WHERE sn <= ?", (last,)).rowcount
 
-    def oldest_sn(self) -> int | None:
-        """The oldest `sn` still in the event log (retention prunes older ones), None if the log is empty."""
-        row = self._db.execute("SELECT MIN(sn) FROM events").fetchone()
-        return None if row[0] is None else int(row[0])
 
-    def events_after(self, sn: int, user_id: str, limit: int) -> list[tuple[int, dict[str, Any]]]:
-        rows = self._db.execute(
-            "SELECT e.sn, e.body FROM events e JOIN channels c ON c.id = e.channel_id WHERE e.sn > ?"
-            " AND (c.guild_id IS NOT NULL OR EXISTS (SELECT 1 FROM channel_members m"
-            " WHERE m.channel_id = e.channel_id AND m.user_id = ?)) ORDER BY e.sn LIMIT ?",
-            (sn, user_id, limit),
-        )
-        return [(int(r[0]), json.loads(r[1])) for r in rows]
+def prune_cut(rows: Sequence[tuple[int, Any]], newest: int, keep_newest: int, older_than_ms: int) -> int:
+    """The last `sn` of the oldest-first (sn, timestamp) `rows` that prune_events may delete; 0 for none."""
+    beyond_count = newest - max(keep_newest, 1)
+    last = 0
+    for sn, timestamp in rows:
+        dated = isinstance(timestamp, int | float)  # an event without a date counts as old
+        if sn > beyond_count and dated and timestamp >= older_than_ms:
+            break  # the log is in time order: every later event is as young
+        last = sn
+    return last
 
-    def messages_page(self, channel_id: str, anchor: int | None, direction: str, limit: int) -> list[MessageRow]:
-        """Messages oldest first: `limit` before or after `anchor` (exclusive), or the newest ones."""
-        args: tuple[int, ...]
-        if direction == "after":
-            sql, args = "seq > ? ORDER BY seq ASC", (anchor or 0,)
-        elif anchor is None:
-            sql, args = "1 ORDER BY seq DESC", ()
-        else:
-            sql, args = "seq < ? ORDER BY seq DESC", (anchor,)
-        rows = self._db.execute(
-            f"SELECT * FROM messages WHERE channel_id = ? AND {sql} LIMIT ?",  # noqa: S608 - fixed fragments
-            (channel_id, *args, limit),
-        )
-        page = [self._message(r) for r in rows]
-        return page if direction == "after" else page[::-1]
 
-    def message(self, channel_id: str, seq: int) -> MessageRow | None:
-        row = self._db.execute("SELECT * FROM messages WHERE channel_id = ? AND seq = ?", (channel_id, seq)).fetchone()
-        return None if row is None else self._message(row)
+def redact_url(url: str) -> str:
+    """A database URL fit for a log line or an error message: without its password."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
 
-    @staticmethod
-    def _message(row: sqlite3.Row) -> MessageRow:
-        return MessageRow(row["seq"], row["channel_id"], row["user_id"], row["content"], row["created_at"])
+
+async def open_store(config: ServerConfig) -> Store:
+    """The store the configuration names: PostgreSQL for a `database` URL, else SQLite in the data folder.
+    Opening migrates the schema to this version; a store that cannot be used raises StartupError."""
+    if config.database:
+        # Imported only when asked for: asyncpg is an optional extra, and the sandbox server starts faster.
+        try:
+            from im_desktop.server.store_pg import PostgresStore
+        except ImportError as exc:
+            raise StartupError(f"A PostgreSQL database needs the asyncpg package ({exc}); install it, e.g. "
+                               "pip install 'im-desktop[server-scale]'.") from None  # fmt: skip
+        return await PostgresStore.open(config.database, config.database_pool)
+    from im_desktop.server.store_sqlite import SqliteStore
+
+    return SqliteStore(config.data_dir / "server.sqlite3")

@@ -198,18 +198,33 @@ class EventStream:
         resume_from = _resume_point(body)
         token = _token(body)
         try:
-            session = self.service.authenticate(token)
+            session = await self.service.authenticate(token)
         except ImError:
             await self._refuse(socket, token)
             return False
-        store = self.service.store
-        # Planned and attached in one step (no await in between): an event logged after `newest` is published
-        # to the attached connection's outbox, one logged before it is in the replay.
-        plan = plan_resume(resume_from, store.max_sn(), store.oldest_sn())
-        conn = socket.conn = Connection(socket.ws, session, last_sn=plan.sn)
-        old = self.hub.attach(conn)  # online from here on; live events wait in its outbox
+        conn = socket.conn = Connection(socket.ws, session)
+        old = self.hub.attach(conn)  # online from here on; live events wait in its outbox until streaming starts
         if old is not None:
             self.service.spawn(old.close(WSCloseCode.OK, "superseded by a newer connection of this session"))
+        # With a shared broker, news of this user reaches this node from here on (or `heard` is False, and the
+        # catch-up reads the store until it does).
+        heard = await self.service.broker.ready(conn)
+        # Read after attaching: an event published from here on is in the outbox, and one logged before `newest`
+        # is in the replay (the writer skips the overlap by `sn`). And an end of the session recorded while
+        # authenticate() waited for the store found no connection to close: it shows in the state read here.
+        start = await self.service.store.stream_start(session.id)
+        if start.state != "active":
+            if self.hub.get(session.id) is not conn:
+                return True  # the end found this connection after all: its goodbye is on the way, and closes it
+            self.hub.detach(conn)
+            socket.conn = None
+            await self._refuse(socket, token)
+            return False
+        plan = plan_resume(resume_from, start.newest, start.oldest)
+        conn.last_sn = plan.sn
+        if self.service.broker.shared:
+            conn.pushed = plan.replay_to  # live events after the replay come from the catch-up (catchup.py)
+            self.service.broker.planned(conn, heard)
         ready = {
             "logins": [login_object(session.user_id)],
             "proxy_urls": [],
@@ -239,7 +254,7 @@ class EventStream:
     async def _refuse(self, socket: _Socket, token: str) -> None:
         """Explain an ended session with `login-removed` (kicked while offline, say), or reject the token."""
         ws = socket.ws
-        session = self.service.store.session_by_token(token)
+        session = await self.service.store.session_by_token(token)
         if session is None or session.state not in ("kicked", "expired"):
             raise _Refused(CloseCode.INVALID_TOKEN, "unknown or logged-out token")
         body, close = self.service.ended_event(session)

@@ -145,12 +145,14 @@ class ConnectionLoop:
                 failed = True
             outcome = classify_stream_end(end, own_server=c.own_server)
             log.info("stream ended: %s (close %s, %s)", outcome.next.value, end.code, end.reason)
+            # A login the server could not take now (90504: its database or broker away; 5xx) was no login, and
+            # does not use up the one allowed: the next round tries again, after the backoff below.
             if outcome.next is Next.NEW_TICKET and c.can_renew and not renewed:
-                renewed = True
                 outcome = await self._relogin()
+                renewed = outcome.next is not Next.RECONNECT
             elif outcome.next is Next.RELOGIN and not relogged:
-                relogged = True
                 outcome = await self._relogin()
+                relogged = outcome.next is not Next.RECONNECT
             if outcome.next is Next.RECONNECT:
                 if not end.ready:
                     c.connect_failed.emit(outcome.code, outcome.message)

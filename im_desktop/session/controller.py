@@ -97,7 +97,8 @@ class SessionController(QObject):
         self._wall = wall_clock
         self.tasks = TaskSupervisor()
         self.login_marks: list[float] = []  # when each step of the last login ended (types.log_steps)
-        self.client = ProtocolClient(profile.base_url, proxy=profile.proxy)
+        self.client = ProtocolClient(profile.base_url, proxy=profile.proxy, allow_insecure=profile.allow_insecure,
+                                     ca_file=profile.ca_file or None)  # fmt: skip
         self._sdk_status = SdkLoginStatus.LOGOUT
         self._login: dict[str, Any] = {"sn": 0, "status": int(LoginStatus.OFFLINE), "adapter": "", "platform": None,
                                        "user": None, "features": []}  # fmt: skip

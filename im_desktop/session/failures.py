@@ -6,6 +6,7 @@ import logging
 
 from im_desktop.cache import CacheError
 from im_desktop.protocol.errors import ErrorCode, ImError
+from im_desktop.protocol.tls import certificate_error
 
 __all__ = ["as_im_error"]
 
@@ -20,6 +21,9 @@ def as_im_error(exc: BaseException) -> ImError | None:
         return ImError(ErrorCode.IO_OPERATION_FAILED, str(exc))
     # TimeoutError and ConnectionError are OSErrors too, but no file is to blame (an asyncio.timeout in a ticket
     # source, a socket that httpx did not wrap): the network codes, which the UI words as such.
+    # An SSL verification error is an OSError (and a ValueError) too, but no file is to blame either.
+    if isinstance(exc, Exception) and (refused := certificate_error(exc, "")) is not None:
+        return refused
     if isinstance(exc, TimeoutError):
         return ImError(ErrorCode.NET_TIMEOUT)
     if isinstance(exc, ConnectionError):

@@ -97,7 +97,7 @@ class Outbox:
         """A send that lost the link while the event stream stayed up (a proxy, a timeout): nothing else would
         bring the flush back on a quiet session, so it comes back by itself, backing off (2 s doubling to 60 s).
         A broken session needs a new one instead, which flushes after its READY."""
-        if stopped.code not in (ErrorCode.NET_DISCONNECT, ErrorCode.NET_TIMEOUT):
+        if stopped.code not in (ErrorCode.NET_DISCONNECT, ErrorCode.NET_TIMEOUT, ErrorCode.SERVICE_UNAVAILABLE):
             return
         self._link_failures += 1
         delay = min(2.0 * 2 ** (self._link_failures - 1), 60.0)

@@ -48,7 +48,10 @@ def _text(value: object) -> str:
 
 def classify_stream_end(end: StreamEnd, *, own_server: bool) -> Outcome:
     """Map a StreamEnd to the next step. Only an explicit signal from the server stops reconnecting.
-    `ended` comes from the server as it is: anything in it of the wrong type counts as absent."""
+    `ended` comes from the server as it is: anything in it of the wrong type counts as absent. A refusal on this
+    side (a bad certificate, plain http:// to another computer) stops too: no retry could change it."""
+    if end.fatal is not None:
+        return Outcome(Next.REJECTED, int(end.fatal.code), end.fatal.message)
     ended = end.ended if isinstance(end.ended, dict) else {}
     reason = ended.get("reason") if isinstance(ended.get("reason"), str) else None
     code = _code(ended.get("code"))

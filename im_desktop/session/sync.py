@@ -94,7 +94,8 @@ async def resync(client: ProtocolClient, creds: Credentials, cache: LocalCache) 
 
 # Errors that say the session, not the message, is the problem: the message waits for the next session.
 _SESSION_CODES = {ErrorCode.NOT_LOGGED_IN, ErrorCode.KICKED_OFF_BY_OTHER, ErrorCode.AUTH_REJECTED}
-_LINK_CODES = {ErrorCode.NET_DISCONNECT, ErrorCode.NET_TIMEOUT}
+# 90504: the server is up but its database or broker is not; like a lost link, it passes by itself.
+_LINK_CODES = {ErrorCode.NET_DISCONNECT, ErrorCode.NET_TIMEOUT, ErrorCode.SERVICE_UNAVAILABLE}
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,13 @@ import enum
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from im_desktop.protocol.errors import ErrorCode
 from im_desktop.session.backoff import Backoff
+
+if TYPE_CHECKING:
+    from im_desktop.settings import ServerProfileSettings
 
 __all__ = ["SdkLoginStatus", "ServerProfile", "Timing", "known_code", "log_steps"]
 
@@ -42,11 +46,20 @@ class SdkLoginStatus(enum.IntEnum):
 @dataclass(frozen=True, slots=True)
 class ServerProfile:
     """A server the user can log in to; `name` keys the keyring entry and the cache folder. `proxy`: the
-    system's proxies (""), none ("direct"), or http://host:port / socks5://host:port (protocol.proxy)."""
+    system's proxies (""), none ("direct"), or http://host:port / socks5://host:port (protocol.proxy).
+    `allow_insecure`: the user chose to reach this server over plain http:// although it is not on this computer;
+    `ca_file`: a PEM file of CA certificates trusted for this server besides the system's ("" for none)."""
 
     name: str
     base_url: str
     proxy: str = ""
+    allow_insecure: bool = False
+    ca_file: str = ""
+
+    @classmethod
+    def of(cls, saved: ServerProfileSettings, base_url: str) -> ServerProfile:
+        """The saved profile at `base_url` (the sandbox's is known only once it runs)."""
+        return cls(saved.name, base_url, saved.route, saved.allow_insecure, saved.ca_file)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from typing import Any
 from PySide6.QtCore import QEventLoop
 from PySide6.QtGui import QGuiApplication
 
-__all__ = ["DisplayWatch", "x11_connection_error"]
+__all__ = ["DisplayWatch", "keep_xlib_from_exiting", "x11_connection_error"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ class DisplayWatch:
         self._hard_exit = hard_exit or _exit_now
         self._lost = False
         self._done = threading.Event()
+        if keep_xlib_from_exiting(app):
+            log.debug("Xlib's exit on a lost display is replaced by the ordered quit")
 
     @property
     def lost(self) -> bool:
@@ -105,6 +107,43 @@ class _DrivenApp:
     def exit(self, code: int = 0) -> None:
         self._exit_asked = True  # qasync's stop(): the run it was asked for is complete
         self._app.exit(code)
+
+
+# void (*)(Display *, void *): called where Xlib would exit() after a fatal I/O error (libX11 1.7 and later).
+_IO_EXIT_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def _stay(_display: int | None, _data: int | None) -> None:
+    """Returning is the point: the process lives on, and Qt's event loop then ends with the connection error
+    that DisplayWatch turns into the app's ordered quit."""
+
+
+_STAY = _IO_EXIT_HANDLER(_stay)  # module globals: the C side keeps only the pointers
+# int (*)(Display *): Xlib's I/O error handler. Qt's own prints a warning and calls libX11's default, which
+# exits; this one only returns, so that the exit handler above is reached.
+_IO_ERROR_HANDLER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+_RETURN = _IO_ERROR_HANDLER(lambda _display: 0)
+
+
+def keep_xlib_from_exiting(app: QGuiApplication) -> bool:
+    """When the X server goes away, whichever of Qt's two X connections notices first wins: through xcb, Qt ends
+    its event loop (handled above); through Xlib, libX11 calls exit(1) at once, skipping the app's shutdown and
+    its exit code. Xlib's exit is replaced by a handler that returns. False when not on X11 or libX11 has no such
+    hook (before 1.7)."""
+    if app.platformName() != "xcb":
+        return False
+    with contextlib.suppress(OSError, AttributeError, TypeError, ValueError):
+        display = int(app.nativeInterface().display())  # type: ignore[attr-defined]
+        libx11 = ctypes.CDLL("libX11.so.6")  # already loaded by Qt's xcb plugin: this finds that copy
+        libx11.XSetIOErrorExitHandler.argtypes = [ctypes.c_void_p, _IO_EXIT_HANDLER, ctypes.c_void_p]
+        libx11.XSetIOErrorExitHandler.restype = None
+        libx11.XSetIOErrorHandler.argtypes = [_IO_ERROR_HANDLER]
+        libx11.XSetIOErrorHandler.restype = ctypes.c_void_p
+        if display:
+            libx11.XSetIOErrorHandler(_RETURN)
+            libx11.XSetIOErrorExitHandler(display, _STAY, None)
+            return True
+    return False
 
 
 def x11_connection_error(app: QGuiApplication) -> int:

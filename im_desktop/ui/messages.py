@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QCoreApplication
 
+from im_desktop.protocol.errors import detail_of
 from im_desktop.ui.plain import LONG, SHORT, isolate, shown
 
 __all__ = ["describe_error", "describe_kick", "valid_ms"]
@@ -42,6 +43,30 @@ _SENTENCES: dict[int, str] = {
     90500: _mark("Something unexpected went wrong. The details are in the log."),
 }
 
+# Errors about one server or file, which the sentence names: {detail} is the address (or the file and why),
+# made on this computer by ImError.with_detail, never words from the server.
+_DETAILED: dict[int, str] = {
+    90601: _mark(
+        "The security certificate of {detail} has expired or is not valid yet. Check this computer's date "
+        "and time; if they are right, the server's operator must renew the certificate."
+    ),
+    90602: _mark(
+        "The security certificate of {detail} was made for another name. Check the address; someone may "
+        "be intercepting the connection."
+    ),
+    90603: _mark(
+        "The security certificate of {detail} is self-signed or from an issuer this computer does not "
+        "trust. If your organisation has its own certificate authority, add the server again with its CA "
+        "certificate file."
+    ),
+    90604: _mark("The server's security certificate was refused ({detail})."),
+    90605: _mark(
+        "An unencrypted connection to {detail} was refused: passwords and tickets would cross the network "
+        "in clear text. Use an https:// address, or allow an unencrypted connection for this server."
+    ),
+    90606: _mark("The CA certificate file of this server cannot be used: {detail}."),
+}
+
 _KICK_REASONS = {
     "multi_device": _mark("Your account was logged in on another device."),
     "multi_instance": _mark("Your account was logged in on another {platform} instance."),
@@ -62,7 +87,11 @@ def describe_error(code: int, server_message: str = "") -> str:
     """A sentence for a code, ending with the code itself so support can look it up. A server's own words
     are used only for codes we have no sentence for, and then as plain, bounded, bidi-isolated text."""
     sentence = _SENTENCES.get(code)
-    if sentence is not None:
+    detailed = _DETAILED.get(code)
+    if detailed is not None:
+        detail = isolate(shown(detail_of(code, server_message), LONG)) or _tr(_mark("the server"))
+        text = _tr(detailed).format(detail=detail)
+    elif sentence is not None:
         text = _tr(sentence)
     else:
         text = isolate(shown(server_message, LONG)) or _tr(_mark("Something went wrong."))

@@ -110,10 +110,19 @@ class ConnectionStatusBar(QStatusBar):
         self._outbox.setObjectName("outbox")
         self._outbox.setAccessibleName(_tr("Messages waiting to be sent"))
         self._outbox.hide()
+        # A standing warning, not a state: it holds online and offline alike while the profile is unencrypted.
+        self._unencrypted = plain_label(_tr("Not encrypted"), parent=self)
+        self._unencrypted.setObjectName("unencrypted")
+        self._unencrypted.setAccessibleName(_tr("Connection security"))
+        self._unencrypted.setToolTip(plain_tooltip(_tr(
+            "The connection to this server is not encrypted: anyone on the network can read your messages and "
+            "login ticket.")))  # fmt: skip
+        self._unencrypted.hide()
         # No stretch: "Retry now" sits right after the words, the free space goes between them and the outbox.
         self.addWidget(self._label)
         self.addWidget(self._retry)
         self.addPermanentWidget(self._outbox)
+        self.addPermanentWidget(self._unencrypted)
         self.setAccessibleName(_tr("Connection status bar"))
 
         self._debounce = QTimer(self)
@@ -134,6 +143,11 @@ class ConnectionStatusBar(QStatusBar):
     @property
     def retry_visible(self) -> bool:
         return self._retry.isVisibleTo(self)
+
+    @property
+    def security_text(self) -> str:
+        """The "not encrypted" warning, or "" when there is none."""
+        return self._unencrypted.text() if self._unencrypted.isVisibleTo(self) else ""
 
     @property
     def outbox_text(self) -> str:
@@ -177,6 +191,10 @@ class ConnectionStatusBar(QStatusBar):
             if server
             else _tr("Online as {user}").format(user=user)
         )
+
+    def set_unencrypted(self, unencrypted: bool) -> None:
+        """Whether the current server profile talks to another computer over plain http:// (its user's choice)."""
+        self._unencrypted.setVisible(unencrypted)
 
     @Slot(float)
     def on_reconnect_scheduled(self, seconds: float) -> None:

@@ -82,6 +82,7 @@ class TrayIcon(QObject):
         self._retry_deadline: float | None = None
         self._tooltip = ""
         self._icon_key = ""
+        self._unencrypted = False
 
         self._tray = QSystemTrayIcon(self)
         # A QMenu cannot have a QObject parent; this object keeps it alive and it dies with us.
@@ -162,6 +163,11 @@ class TrayIcon(QObject):
         self._retry_deadline = None if seconds is None else self._clock() + max(float(seconds), 0.0)
         self._refresh()
 
+    def set_unencrypted(self, unencrypted: bool) -> None:
+        """Whether the current server profile talks to another computer over plain http:// (its user's choice)."""
+        self._unencrypted = unencrypted
+        self._refresh()
+
     @Slot(bool)
     def on_logged_in(self, logged_in: bool) -> None:
         self._logged_in = logged_in
@@ -191,6 +197,8 @@ class TrayIcon(QObject):
             self._icon_key = key
             self._tray.setIcon(self._icon(key, self._state, badge))
         lines = [_tr("im-desktop — {state}").format(state=_state_words(self._state))]
+        if self._unencrypted:
+            lines.append(_tr("The connection is not encrypted"))
         if self._unread:
             lines.append(_tr("%n unread message(s)", self._unread))
         left = None if self._retry_deadline is None else self._retry_deadline - self._clock()

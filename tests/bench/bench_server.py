@@ -391,8 +391,13 @@ def hardening_checks(hard: Result | None) -> list[Result]:
                        "measured": f"p99 {p99} ms", "verdict": "PASS" if p99 is not None and
                        p99 < TARGET_STORM_P99_MS else "FAIL"})  # fmt: skip
     rate = hard.get("fd_attack", {}).get("logins", {}).get("success_rate", 0.0)
-    checks.append({"target": f">= {TARGET_ATTACK_SUCCESS * 100:.0f} % logins OK during the 520-connection attack",
-                   "measured": f"{rate * 100:.1f} %", "verdict": "PASS" if rate >= TARGET_ATTACK_SUCCESS else "FAIL"})
+    checks.append(
+        {
+            "target": f">= {TARGET_ATTACK_SUCCESS * 100:.0f} % logins OK during the 520-connection attack",
+            "measured": f"{rate * 100:.1f} %",
+            "verdict": "PASS" if rate >= TARGET_ATTACK_SUCCESS else "FAIL",
+        }
+    )
     return checks
 
 

@@ -1,4 +1,5 @@
-"""Session benchmark: login, return after a server outage (vs satori-python-client), black-hole and kick notice."""
+"""Session benchmark: login, return after a server outage (vs satori-python-client), black-hole and kick notice;
+with --tls the same again over HTTPS/WSS (the server's own TLS, a CA made for the run), side by side."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ import json
 import logging
 import os
 import platform
-import signal
 import sys
 import tempfile
 import time
-from collections import defaultdict, deque
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -34,11 +34,13 @@ from im_desktop.protocol.models import LoginStatus  # noqa: E402
 from im_desktop.session.controller import SessionController  # noqa: E402
 from im_desktop.session.tickets import SandboxTickets  # noqa: E402
 from im_desktop.session.types import SdkLoginStatus, ServerProfile, Timing  # noqa: E402
+from tests.bench.session_processes import SatoriClientPeer, ServerProcess  # noqa: E402
+from tests.bench.tls_compare import TLS_LIMIT, Baton, tls_report  # noqa: E402
 from tests.session.keyrings import MemoryKeyring  # noqa: E402
 from tests.session.proxy import FaultProxy  # noqa: E402
+from tests.tls_support import Pki, https  # noqa: E402
 
 RESULTS_FILE = HERE / "results" / "session.json"
-PROBE_SCRIPT = HERE / "satori_client_probe.py"
 DEMO_USERSIG = "/im/v1/demo/usersig"
 OUTAGE_SECONDS = 5.0
 FULL_TRIALS = {"login": 20, "outage": 5, "blackhole": 3, "kick": 20}
@@ -83,111 +85,14 @@ async def until_online(controller: SessionController, timeout: float = 30.0) -> 
         await asyncio.wait_for(next_emission_at(controller.status_changed, time.perf_counter, is_online), timeout)
 
 
-def new_controller(url: str, cache_dir: Path, timing: Timing | None = None) -> SessionController:
-    return SessionController(ServerProfile("bench", url), cache_dir=cache_dir,
+def new_controller(url: str, cache_dir: Path, timing: Timing | None = None, ca_file: str = "") -> SessionController:
+    return SessionController(ServerProfile("bench", url, ca_file=ca_file), cache_dir=cache_dir,
                              credentials=CredentialStore(MemoryKeyring()), platform="Linux", device_id="bench-desktop",
                              device_name="Benchmark desktop", timing=timing or Timing())  # fmt: skip
 
 
-async def keep_lines(stream: asyncio.StreamReader, lines: deque[str]) -> None:
-    async for raw in stream:
-        lines.append(raw.decode(errors="replace").rstrip())
-
-
-class ChildProcess:
-    """A subprocess with piped output, stopped by SIGTERM (SIGKILL after 15 s)."""
-
-    def __init__(self) -> None:
-        self._process: asyncio.subprocess.Process | None = None
-        self._readers: list[asyncio.Task[None]] = []
-
-    async def _spawn(self, argv: list[str]) -> tuple[asyncio.StreamReader, asyncio.StreamReader]:
-        pipe = asyncio.subprocess.PIPE
-        self._process = process = await asyncio.create_subprocess_exec(*argv, stdout=pipe, stderr=pipe)
-        assert process.stdout is not None and process.stderr is not None
-        return process.stdout, process.stderr
-
-    async def stop(self) -> int | None:
-        process, self._process = self._process, None
-        if process is None:
-            return None
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 15)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-        await asyncio.gather(*self._readers)
-        return process.returncode
-
-
-class ServerProcess(ChildProcess):
-    """`python -m im_desktop.server` as a subprocess; restartable on the same port and data directory."""
-
-    def __init__(self, data_dir: Path) -> None:
-        super().__init__()
-        self.data_dir = data_dir
-        self.port, self.url = 0, ""
-        self.listening_at = 0.0  # time.time() when the URL line arrived: the server is listening
-        self.output: deque[str] = deque(maxlen=40)  # anything it said besides the URL (warnings, errors)
-        self.exit_codes: list[int] = []
-
-    async def start(self) -> None:
-        stdout, stderr = await self._spawn(
-            [sys.executable, "-m", "im_desktop.server", "--host", "127.0.0.1", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), "--sandbox", "--print-url", "--log-level", "WARNING"])  # fmt: skip
-        line = b""
-        with contextlib.suppress(TimeoutError):
-            line = await asyncio.wait_for(stdout.readline(), 30)
-        self.listening_at = time.time()
-        if not line.startswith(b"http://"):
-            await self.stop()
-            raise RuntimeError(f"the server did not start: {line!r} {(await stderr.read())[-2000:]!r}")
-        self.url = line.decode().strip()
-        self.port = int(self.url.rsplit(":", 1)[1])
-        self._readers = [asyncio.create_task(keep_lines(s, self.output)) for s in (stdout, stderr)]
-
-    async def stop(self) -> int | None:
-        code = await super().stop()
-        if code is not None:
-            self.exit_codes.append(code)
-        return code
-
-
-class SatoriClientPeer(ChildProcess):
-    """satori_client_probe.py as a subprocess: a satori-python-client account reporting its status changes."""
-
-    def __init__(self, url: str, token: str) -> None:
-        super().__init__()
-        self._argv = [sys.executable, str(PROBE_SCRIPT), "--url", url, "--token", token]
-        self.changes: list[tuple[str, float]] = []  # (status, time.time())
-        self.log: deque[str] = deque(maxlen=30)
-        self._heard = asyncio.Event()
-
-    async def start(self) -> None:
-        stdout, stderr = await self._spawn(self._argv)
-        self._readers = [asyncio.create_task(self._read_changes(stdout)),
-                         asyncio.create_task(keep_lines(stderr, self.log))]  # fmt: skip
-
-    async def _read_changes(self, stream: asyncio.StreamReader) -> None:
-        async for raw in stream:
-            word, _, stamp = raw.decode().strip().partition(" ")
-            with contextlib.suppress(ValueError):
-                self.changes.append((word, float(stamp)))
-                self._heard.set()
-
-    async def until(self, status: str, after: float, timeout: float) -> float:
-        """The wall-clock time of the first `status` reported later than `after`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self._heard.clear()
-            if found := [stamp for word, stamp in self.changes if word == status and stamp > after]:
-                return found[0]
-            if (left := deadline - time.monotonic()) <= 0:
-                raise TimeoutError(f"satori-python-client not {status}: {list(self.log)[-5:]}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._heard.wait(), left)
+async def no_turn() -> None:
+    pass
 
 
 @dataclass
@@ -198,12 +103,15 @@ class Results:
     samples: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     details: defaultdict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     failures: list[str] = field(default_factory=list)
+    turn: Callable[[], Awaitable[None]] = no_turn  # side by side (--tls): wait for the other side's trial to end
 
 
 async def measure_login(server: ServerProcess, work: Path, trials: int, results: Results) -> None:
-    controller = new_controller(server.url, work / "login")
+    await results.turn()
+    controller = new_controller(server.url, work / "login", ca_file=server.ca_file)
     try:
         for trial in range(trials):
+            await results.turn()
             online = next_emission_at(controller.status_changed, time.perf_counter, is_online)
             logged_in = next_emission_at(controller.login_status_changed, time.perf_counter,
                                          lambda status: status == SdkLoginStatus.LOGINED)  # fmt: skip
@@ -217,7 +125,8 @@ async def measure_login(server: ServerProcess, work: Path, trials: int, results:
 
 
 async def measure_outage(server: ServerProcess, work: Path, trials: int, results: Results, *, with_peer: bool) -> None:
-    controller = new_controller(server.url, work / "outage")
+    await results.turn()
+    controller = new_controller(server.url, work / "outage", ca_file=server.ca_file)
     attempts: list[float] = []
     controller.connecting.connect(lambda: attempts.append(time.time()))
     peer_token = ""
@@ -226,11 +135,12 @@ async def measure_outage(server: ServerProcess, work: Path, trials: int, results
         await controller.login("bench-outage", SandboxTickets())
         await until_online(controller)
         if with_peer:
-            client = ProtocolClient(server.url)
+            client = ProtocolClient(server.url, ca_file=server.ca_file or None)
             stack.push_async_callback(client.aclose)
             ticket = await client.demo_usersig(DEMO_USERSIG, "bench-peer")
             peer_token = (await client.login("bench-peer", ticket, "Web", "bench-web", "Benchmark web")).token
         for _ in range(trials):
+            await results.turn()
             peer = SatoriClientPeer(server.url, peer_token) if with_peer else None
             if peer is not None:
                 await peer.start()
@@ -260,13 +170,16 @@ async def measure_outage(server: ServerProcess, work: Path, trials: int, results
 
 
 async def measure_blackhole(server: ServerProcess, work: Path, trials: int, results: Results) -> None:
+    await results.turn()
     proxy = FaultProxy("127.0.0.1", server.port)
     await proxy.start()
     timing = Timing()
-    controller = new_controller(proxy.url, work / "blackhole", timing)
+    url = https(proxy.url) if server.tls else proxy.url  # the proxy relays bytes: TLS goes through end to end
+    controller = new_controller(url, work / "blackhole", timing, ca_file=server.ca_file)
     try:
         await controller.login("bench-blackhole", SandboxTickets())
         for trial in range(trials):
+            await results.turn()
             await until_online(controller)
             # Spread where in the ping cycle the link dies: right after a pong (worst case) and later.
             phase = timing.ping_interval * trial / trials
@@ -287,10 +200,12 @@ async def measure_blackhole(server: ServerProcess, work: Path, trials: int, resu
 
 
 async def measure_kick(server: ServerProcess, work: Path, trials: int, results: Results) -> None:
-    controller = new_controller(server.url, work / "kick")
-    kicker = ProtocolClient(server.url)
+    await results.turn()
+    controller = new_controller(server.url, work / "kick", ca_file=server.ca_file)
+    kicker = ProtocolClient(server.url, ca_file=server.ca_file or None)
     try:
         for _ in range(trials):
+            await results.turn()
             await controller.login("bench-kick", SandboxTickets())  # ends the Android session of the last trial
             await until_online(controller)
             ticket = await kicker.demo_usersig(DEMO_USERSIG, "bench-kick")
@@ -308,21 +223,45 @@ async def measure_kick(server: ServerProcess, work: Path, trials: int, results: 
         await kicker.aclose()
 
 
-async def run_all(options: argparse.Namespace, trials: dict[str, int], results: Results) -> ServerProcess:
+def phases(with_peer: bool) -> tuple[tuple[str, Callable[..., Awaitable[None]], float], ...]:
+    outage = partial(measure_outage, with_peer=with_peer)
+    return (("login", measure_login, 0.1), ("kick", measure_kick, 0.2), ("blackhole", measure_blackhole, 22),
+            ("outage", outage, 15))  # fmt: skip
+
+
+async def run_all(options: argparse.Namespace, trials: dict[str, int], results: Results,
+                  tls_results: Results | None = None) -> tuple[ServerProcess, ServerProcess | None]:  # fmt: skip
+    """Every phase on plain HTTP; with `tls_results`, over HTTPS/WSS too, the two taking turns trial by trial."""
     with tempfile.TemporaryDirectory(prefix="bench-session-") as tmp:
         work = Path(tmp)
         server = ServerProcess(work / "server")
-        await server.start()
+        tls_server = None
+        if tls_results is not None:
+            pki = Pki(work / "pki")  # a CA of the run's own, trusted through the profile's CA file
+            tls_server = ServerProcess(work / "server-tls", pki.issue("server"), str(pki.ca_file))
         try:
-            outage = partial(measure_outage, with_peer=not options.skip_peer)
-            phases = (("login", measure_login, 0.1), ("kick", measure_kick, 0.2),
-                      ("blackhole", measure_blackhole, 22), ("outage", outage, 15))  # fmt: skip
-            for name, measure, seconds_each in phases:
-                print(f"  {name}: {trials[name]} trials, ~{seconds_each} s each", file=sys.stderr, flush=True)
-                await measure(server, work, trials[name], results)
+            for one in (server, tls_server):
+                if one is not None:
+                    await one.start()
+            for name, measure, seconds_each in phases(not options.skip_peer):
+                turns = " (plain and TLS in turns)" if tls_server else ""
+                print(f"  {name}: {trials[name]} trials, ~{seconds_each} s each{turns}", file=sys.stderr, flush=True)
+                if tls_server is None or tls_results is None:
+                    await measure(server, work / "plain", trials[name], results)
+                    continue
+                baton = Baton()
+                results.turn, tls_results.turn = partial(baton.turn, 0), partial(baton.turn, 1)
+                # satori-python-client does not know the run's CA: the TLS outage is ours alone.
+                tls_measure = partial(measure_outage, with_peer=False) if name == "outage" else measure
+                await asyncio.gather(
+                    baton.run(0, measure(server, work / "plain", trials[name], results)),
+                    baton.run(1, tls_measure(tls_server, work / "tls", trials[name], tls_results)),
+                )
         finally:
-            await server.stop()
-        return server
+            for one in (server, tls_server):
+                if one is not None:
+                    await one.stop()
+        return server, tls_server
 
 
 def report(results: Results, server: ServerProcess, options: argparse.Namespace) -> dict[str, Any]:
@@ -381,6 +320,8 @@ def parse_options() -> argparse.Namespace:
     parser.add_argument("--skip-peer", action="store_true", help="do not run satori-python-client in the outage")
     parser.add_argument("--quick", action="store_true", help="a few trials each, to check that the script works")
     parser.add_argument("--log", action="store_true", help="log im_desktop.session at INFO with timestamps")
+    parser.add_argument("--tls", action="store_true", help="every phase again over HTTPS/WSS, reported beside the "
+                        f"plain figures (TLS within {TLS_LIMIT}x of plain)")  # fmt: skip
     return parser.parse_args()
 
 
@@ -394,18 +335,24 @@ def main() -> int:
     app = QApplication.instance() or QApplication([])
     loop = qasync.QEventLoop(app)
     results = Results()
+    tls_results = Results() if options.tls else None
     began = time.monotonic()
     print(f"session benchmark: trials {trials}", file=sys.stderr, flush=True)
     try:
-        server = loop.run_until_complete(run_all(options, trials, results))
+        server, tls_server = loop.run_until_complete(run_all(options, trials, results, tls_results))
     finally:
         loop.close()
     document = report(results, server, options)
+    if tls_results is not None and tls_server is not None:
+        server_state = {"exit_codes": tls_server.exit_codes, "output": list(tls_server.output)}
+        document["tls"] = tls_report(results.samples, tls_results.samples, summary, tls_results.failures, server_state)
+        document["checks"].update(document["tls"]["checks"])
     document["wall_seconds"] = round(time.monotonic() - began, 1)
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_FILE.write_text(json.dumps(document, indent=2) + "\n")
     print(f"took {document['wall_seconds']} s; saved {RESULTS_FILE.relative_to(HERE.parents[1])}")
-    return 0 if all(ok is not False for ok in document["checks"].values()) and not results.failures else 1
+    failed = results.failures + (tls_results.failures if tls_results is not None else [])
+    return 0 if all(ok is not False for ok in document["checks"].values()) and not failed else 1
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import sqlite3
 import sys
 import tempfile
 import time
@@ -20,7 +21,7 @@ import aiohttp
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # run as a script: make the `tests` package importable
 from im_desktop import usersig  # noqa: E402
-from im_desktop.server.store import LOBBY_CHANNEL, Store  # noqa: E402
+from im_desktop.server.store import LOBBY_CHANNEL, MessageRow  # noqa: E402
 from tests.bench import wsload  # noqa: E402
 
 __all__ = ["replay_storm"]
@@ -32,18 +33,19 @@ STORM_TIMEOUT = 300.0
 
 def seed_events(data_dir: Path, count: int) -> int:
     """Append `count` copies of the newest event (a real message-created) to the server's log, as a server that
-    has been used for months holds them; straight into its database, since posting 10k messages through the
-    API would meet the per-user message limit. Returns the newest `sn`."""
-    store = Store(data_dir / "server.sqlite3")
-    try:
-        [(_, template)] = store.events_after(store.max_sn() - 1, "storm-seed", 1)
-        with store.transaction():
-            for i in range(count):
-                message = store.add_message(LOBBY_CHANNEL, "storm-seed", f"seeded {i}", time.time(), None)
-                store.add_event(LOBBY_CHANNEL, {**template, "message": message.to_wire()})
-        return store.max_sn()
-    finally:
-        store.close()
+    has been used for months holds them; straight into its SQLite database (the server runs on it: WAL lets
+    both write), since posting 10k messages through the API would meet the per-user message limit. Returns the
+    newest `sn`."""
+    with contextlib.closing(sqlite3.connect(data_dir / "server.sqlite3", timeout=10)) as db, db:
+        template = json.loads(db.execute("SELECT body FROM events ORDER BY sn DESC LIMIT 1").fetchone()[0])
+        for i in range(count):
+            now = time.time()
+            cur = db.execute("INSERT INTO messages(channel_id, user_id, content, created_at) VALUES (?, ?, ?, ?)",
+                             (LOBBY_CHANNEL, "storm-seed", f"seeded {i}", now))  # fmt: skip
+            message = MessageRow(int(cur.lastrowid or 0), LOBBY_CHANNEL, "storm-seed", f"seeded {i}", now)
+            db.execute("INSERT INTO events(channel_id, body) VALUES (?, ?)",
+                       (LOBBY_CHANNEL, json.dumps({**template, "message": message.to_wire()})))  # fmt: skip
+        return int(db.execute("SELECT MAX(sn) FROM events").fetchone()[0])
 
 
 async def login(http: aiohttp.ClientSession, base_url: str, keys: dict[str, Any], user_id: str) -> str:

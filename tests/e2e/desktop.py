@@ -264,6 +264,7 @@ def tray_host(x: X, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     machine trayer now and then exits at start without a panel (its log says why): it is started again, twice at
     most, and the test fails with trayer's own words if it never comes up."""
     proc: subprocess.Popen[bytes] | None = None
+    log.parent.mkdir(parents=True, exist_ok=True)
     try:
         for attempt in range(3):
             with log.open("ab") as out:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import signal
 import subprocess
@@ -31,9 +32,11 @@ from tests.e2e.desktop import (
     AppProcess,
     Desktop,
     ServerClient,
+    missing_packages,
     require_packages,
     sandbox_servers,
     sandbox_url,
+    virtual_display,
     wait_until,
 )
 
@@ -381,3 +384,34 @@ def test_closing_the_display_ends_the_app(desktop: Desktop, tmp_path: Path) -> N
                describe=lambda: f"left: {[proc.pid for proc in tree if _running(proc)]}")  # fmt: skip
     assert took < 10, f"the app took {took:.1f} s to quit after its display went away"
     assert app.log_count("the X display went away (X11 connection error 1): quitting") == 1, app.log()
+
+
+# Qt on a real X display; the display is killed, then an Xlib call meets the dead connection (what a paint or a
+# clipboard request can do before Qt's own event loop notices). Without the handler libX11 exits with code 1.
+XLIB_PROBE = """
+import ctypes, os, signal, sys
+from PySide6.QtWidgets import QApplication
+from im_desktop.ui.display_watch import keep_xlib_from_exiting
+app = QApplication([])
+print("handler", keep_xlib_from_exiting(app) if sys.argv[1] == "guarded" else False, flush=True)
+os.kill(int(sys.argv[2]), signal.SIGKILL)
+libx11 = ctypes.CDLL("libX11.so.6")
+libx11.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+for _ in range(3):
+    libx11.XSync(int(app.nativeInterface().display()), 0)
+print("alive", flush=True)
+os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("mode", ["guarded", "unguarded"])
+def test_xlib_never_exits_the_app_when_the_display_dies(mode: str) -> None:
+    require_packages([p for p in missing_packages() if p == "xvfb"], "the Xlib exit test")
+    with virtual_display() as (display, x_server):
+        env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
+        done = subprocess.run([sys.executable, "-c", XLIB_PROBE, mode, str(x_server.pid)], env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    if mode == "guarded":
+        assert done.stdout.split() == ["handler", "True", "alive"] and done.returncode == 0, done.stderr
+    else:  # what the handler is for: libX11's own handler ends the process with 1 before "alive"
+        assert "alive" not in done.stdout and done.returncode == 1, (done.stdout, done.stderr)

@@ -1,4 +1,4 @@
-"""A real server on loopback for tests, with a hand-driven clock, and a thin client to talk to it."""
+"""A real server on loopback for tests, with a hand-driven clock, on the store under test, and a thin client."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,14 +15,31 @@ import aiohttp
 from aiohttp import web
 
 from im_desktop import usersig
-from im_desktop.server.app import serve
+from im_desktop.server.app import SERVICE_KEY, serve
 from im_desktop.server.config import Keys, ServerConfig
+from im_desktop.server.sessions import SessionService
+from im_desktop.server.store import Store
 from tests.clocks import FakeClock
 
 ADMIN_KEY = "test-admin-key"
 SECRET_KEY = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
 SDKAPPID = 1400000000
 PLATFORM_HEADERS = ("Satori-Platform", "Satori-User-ID")
+
+# The store under test: a function from a server's data folder to its PostgreSQL URL, or None for SQLite in the
+# folder (the default, and what tests outside tests/server get). tests/server/conftest.py sets it per test, so
+# that a second server on the same folder (a restart) finds the same data, and one on another folder none.
+_database_for: Callable[[Path], str | None] = lambda data_dir: None  # noqa: E731
+
+
+def use_databases(database_for: Callable[[Path], str | None]) -> None:
+    global _database_for
+    _database_for = database_for
+
+
+def database_for(data_dir: Path) -> str | None:
+    """The PostgreSQL URL of the server on `data_dir` in this test, or None when the test runs on SQLite."""
+    return _database_for(data_dir)
 
 
 @dataclasses.dataclass
@@ -68,10 +85,14 @@ class EventSocket:
         return event
 
     async def close_code(self, timeout: float = 5.0) -> int | None:
-        """Wait for the server to close the socket; return its close code."""
+        """Wait for the server to close the socket; return its close code: the one in its close frame. (Not
+        ws.close_code, which turns to 1006 when the server drops the connection before our reply frame is out,
+        as aiohttp does when it closes a socket that another task is reading.)"""
         while True:
             msg = await self.ws.receive(timeout=timeout)
-            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+            if msg.type is aiohttp.WSMsgType.CLOSE:
+                return int(msg.data)
+            if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
                 return self.ws.close_code
 
     async def no_event(self, within: float = 0.3) -> None:
@@ -121,6 +142,11 @@ class RunningServer:
     config: ServerConfig
     clock: FakeClock
     http: aiohttp.ClientSession
+    service: SessionService
+
+    @property
+    def store(self) -> Store:
+        return self.service.store
 
     def sig(self, user_id: str, lifetime: int = 86400, *, issued_at: int | None = None, key: str = SECRET_KEY,
             sdkappid: int = SDKAPPID) -> str:  # fmt: skip
@@ -185,7 +211,8 @@ async def serve_app(app: web.Application) -> AsyncIterator[str]:
 
 def make_config(data_dir: Path, **overrides: Any) -> ServerConfig:
     keys = Keys(sdkappid=SDKAPPID, secret_key=SECRET_KEY, admin_key=ADMIN_KEY)
-    base = ServerConfig(keys=keys, data_dir=data_dir, port=0, sandbox=True, expiry_check_interval=0.02)
+    base = ServerConfig(keys=keys, data_dir=data_dir, port=0, sandbox=True, expiry_check_interval=0.02,
+                        database=database_for(data_dir))  # fmt: skip
     return dataclasses.replace(base, **overrides)
 
 
@@ -198,5 +225,5 @@ async def running_server(
     clock = clock or FakeClock()
     async with serve(config, clock) as runner, aiohttp.ClientSession() as http:
         host, port = runner.addresses[0][:2]
-        yield RunningServer(f"http://{host}:{port}", config, clock, http)
+        yield RunningServer(f"http://{host}:{port}", config, clock, http, runner.app[SERVICE_KEY])
         await asyncio.sleep(0)  # let pending close frames go out before the runner shuts down

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.server.support import EventSocket
+from tests.server.support import EventSocket, database_for
 
 pytestmark = pytest.mark.slow
 
@@ -21,9 +22,10 @@ pytestmark = pytest.mark.slow
 @asynccontextmanager
 async def server_process(data_dir: Path, port: int = 0, *extra: str
                          ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:  # fmt: skip
+    database = database_for(data_dir)  # the store under test: PostgreSQL, or SQLite in the folder
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "im_desktop.server", "--port", str(port), "--data-dir", str(data_dir),
-        "--sandbox", "--print-url", "--log-level", "WARNING", *extra,
+        "--sandbox", "--print-url", "--log-level", "WARNING", *(["--database", database] if database else []), *extra,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -119,6 +121,24 @@ async def test_command_line_help_and_bad_arguments(tmp_path: Path) -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.postgresql_only
+async def test_a_database_that_cannot_be_used_stops_the_server_in_one_line(tmp_path: Path) -> None:
+    server = [sys.executable, "-m", "im_desktop.server", "--port", "0", "--data-dir", str(tmp_path / "server")]
+    rc, _, err = await run_cli(*server, "--database", "mysql://db.example.com/im")
+    assert (rc, err) == (2, "--database must be a postgresql:// URL\n")
+    rc, _, err = await run_cli(*server, "--database-pool", "0")
+    assert (rc, err) == (2, "--database-pool must be between 1 and 1000, not 0\n")
+    with socket.socket() as closed:  # a port that nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        nobody = f"postgresql://im:hunter2@127.0.0.1:{closed.getsockname()[1]}/im"
+        rc, out, err = await run_cli(*server, "--database", nobody, "--print-url")
+    assert (rc, out) == (1, "")
+    assert err.startswith(f"im-desktop-server: The database postgresql://im:***@127.0.0.1:{nobody.split(':')[3]}")
+    assert "cannot be used (" in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert "hunter2" not in err  # the password is never printed
+
+
+@pytest.mark.asyncio
 async def test_busy_port_and_damaged_keys_file_fail_clearly(tmp_path: Path) -> None:
     server = [sys.executable, "-m", "im_desktop.server"]
     async with server_process(tmp_path / "a") as (_, url):
@@ -163,6 +183,7 @@ async def test_a_second_server_on_the_same_data_folder_refuses_to_start(tmp_path
 async def test_allowed_host_names_and_origins_come_from_the_command_line(tmp_path: Path) -> None:
     async with server_process(tmp_path / "data", 0, "--allow-host", "chat.example.com", "--allow-origin",
                               "https://chat.example.com") as (_, url), aiohttp.ClientSession() as http:  # fmt: skip
+
         async def discovery(**headers: str) -> int:
             async with http.get(f"{url}/im/v1/discovery", headers=headers) as resp:
                 return resp.status

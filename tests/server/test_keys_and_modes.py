@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -17,7 +18,8 @@ import pytest
 from im_desktop.server import cli
 from im_desktop.server.config import Keys, StartupError
 from im_desktop.server.keyfile import load_or_create_keys
-from im_desktop.server.store import LOBBY_CHANNEL, Store
+from im_desktop.server.migrations import migrate_sqlite
+from im_desktop.server.store_sqlite import SqliteStore
 from tests.server.support import SECRET_KEY, running_server
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX permission bits")
@@ -113,6 +115,7 @@ async def test_an_empty_operator_key_opens_nothing(tmp_path: Path, header: str |
 
 
 @posix_only
+@pytest.mark.sqlite_only
 def test_an_existing_folder_or_database_open_to_others_gets_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -121,7 +124,7 @@ def test_an_existing_folder_or_database_open_to_others_gets_a_warning(
     folder.chmod(0o755)
     (folder / "server.sqlite3").touch(mode=0o644)
     (folder / "server.sqlite3").chmod(0o644)
-    Store(folder / "server.sqlite3").close()
+    asyncio.run(SqliteStore(folder / "server.sqlite3").close())
     assert f"folder {folder} is open to other users of this computer (mode 755)" in caplog.text
     assert f"database file {folder / 'server.sqlite3'} is open to other users" in caplog.text
     assert _mode(folder) == 0o755  # warned about, not changed behind the operator's back
@@ -130,10 +133,13 @@ def test_an_existing_folder_or_database_open_to_others_gets_a_warning(
 def _damaged_databases(folder: Path) -> dict[str, bytes]:
     """A real database with content, then three ways it can be found broken."""
     folder.mkdir(parents=True, exist_ok=True)
-    store = Store(folder / "server.sqlite3")
-    for n in range(300):
-        store.add_message(LOBBY_CHANNEL, "alice", "x" * 500, float(n), None)
-    store.close()
+    with sqlite3.connect(folder / "server.sqlite3", isolation_level=None) as db:
+        migrate_sqlite(db, "test")  # the schema the store makes
+        db.executemany(
+            "INSERT INTO messages(channel_id, user_id, content, created_at) VALUES ('general', 'alice', ?, ?)",
+            [("x" * 500, float(n)) for n in range(300)],
+        )
+    db.close()
     data = (folder / "server.sqlite3").read_bytes()
     assert len(data) > 32 * 4096
     middle = len(data) // 2 // 4096 * 4096
@@ -144,13 +150,14 @@ def _damaged_databases(folder: Path) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.sqlite_only
 def test_a_damaged_database_stops_the_store_naming_the_file(tmp_path: Path) -> None:
     for name, content in _damaged_databases(tmp_path / "built").items():
         path = tmp_path / name.replace(" ", "-") / "server.sqlite3"
         path.parent.mkdir()
         path.write_bytes(content)
         with pytest.raises(StartupError) as raised:
-            Store(path)
+            SqliteStore(path)
         message = str(raised.value)
         assert message.startswith(f"The database {path} is damaged (") and "\n" not in message, name
 
@@ -171,6 +178,7 @@ async def _run(*args: str, timeout: float = 30) -> tuple[int, str, str]:
 
 @pytest.mark.slow
 @pytest.mark.asyncio
+@pytest.mark.sqlite_only
 async def test_the_server_exits_with_one_sentence_on_a_damaged_database(tmp_path: Path) -> None:
     for name, content in _damaged_databases(tmp_path / "built").items():
         data_dir = tmp_path / name.replace(" ", "-")
@@ -185,6 +193,7 @@ async def test_the_server_exits_with_one_sentence_on_a_damaged_database(tmp_path
 @pytest.mark.slow
 @pytest.mark.asyncio
 @posix_only
+@pytest.mark.sqlite_only
 async def test_the_server_keeps_its_folder_and_every_file_private(tmp_path: Path) -> None:
     data_dir = tmp_path / "server"
     proc = await asyncio.create_subprocess_exec(

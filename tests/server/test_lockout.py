@@ -12,11 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from im_desktop.server.app import SERVICE_KEY, create_app
 from im_desktop.server.lockout import Lockout
 from im_desktop.server.sessions import SessionService
-from tests.clocks import FakeClock
-from tests.server.support import RunningServer, make_config, serve_app
+from tests.server.support import RunningServer, running_server
 
 # Linux routes all of 127.0.0.0/8 to the loopback device: a second client address without a network.
 OTHER_ADDRESS = "127.0.0.2"
@@ -39,10 +37,8 @@ async def _other_address() -> AsyncIterator[aiohttp.ClientSession]:
 @asynccontextmanager
 async def _server_with_service(tmp_path: Path, **overrides: Any) -> AsyncIterator[tuple[RunningServer, SessionService]]:
     """The real server on loopback, with its SessionService in reach to look at the lock-out table."""
-    config, clock = make_config(tmp_path / "server", **overrides), FakeClock()
-    app = create_app(config, clock)
-    async with serve_app(app) as url, aiohttp.ClientSession() as http:
-        yield RunningServer(url, config, clock, http), app[SERVICE_KEY]
+    async with running_server(tmp_path / "server", **overrides) as server:
+        yield server, server.service
 
 
 @pytest.mark.asyncio

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from im_desktop.server import replay as replay_module
 from im_desktop.server.replay import REPLAY_LIMIT, ReplayGate, plan_resume
-from im_desktop.server.store import LOBBY_CHANNEL, Store
+from im_desktop.server.store import LOBBY_CHANNEL
 from tests.server.support import EventSocket, RunningServer, Session, running_server
 
 pytestmark = pytest.mark.asyncio
@@ -26,19 +25,16 @@ pytestmark = pytest.mark.asyncio
 MAX_LOOP_STALL = 0.5
 
 
-def seed_events(server: RunningServer, count: int, content: str = "") -> int:
-    """Log `count` messages in #general straight into the server's database, as months of use would leave it
-    (the HTTP path would take minutes); the bodies copy a real event. Returns the newest `sn`."""
-    store = Store(server.config.data_dir / "server.sqlite3")
-    try:
-        [(_, template)] = store.events_after(store.max_sn() - 1, "seeder", 1)
-        with store.transaction():
-            for i in range(count):
-                message = store.add_message(LOBBY_CHANNEL, "seeder", content or f"seeded {i}", time.time(), None)
-                store.add_event(LOBBY_CHANNEL, {**template, "message": message.to_wire()})
-        return store.max_sn()
-    finally:
-        store.close()
+async def seed_events(server: RunningServer, count: int, content: str = "") -> int:
+    """Log `count` message events in #general straight into the server's event log, as months of use would
+    leave it (the HTTP path would take minutes); the bodies copy a real event. Returns the newest `sn`."""
+    store = server.store
+    [(_, template)] = await store.events_after(await store.max_sn() - 1, "seeder", 1)
+    bodies = [{**template, "message": {**template["message"], "id": f"seed-{i}", "content": content or f"seeded {i}"}}
+              for i in range(count)]  # fmt: skip
+    newest = await store.add_events(LOBBY_CHANNEL, bodies)
+    assert newest == await store.max_sn()
+    return newest
 
 
 async def post(session: Session, text: str) -> None:
@@ -113,7 +109,7 @@ async def test_replaying_10k_events_to_20_sockets_keeps_the_loop_responsive(
         replayers = [await server.login(f"replayer-{i:02d}") for i in range(20)]
         bystander = await identify(server, await server.login("bystander"), None)
         await post(replayers[0], "first")
-        newest = seed_events(server, 10_000)
+        newest = await seed_events(server, 10_000)
         stop = asyncio.Event()
         async with loop_stall_meter() as worst:
             pinging = asyncio.create_task(pings_meanwhile(bystander, stop))
@@ -134,7 +130,7 @@ async def test_replaying_10k_events_to_20_sockets_keeps_the_loop_responsive(
 async def test_resume_past_the_replay_limit_says_resync(server: RunningServer) -> None:
     alice, bob = await server.login("alice"), await server.login("bob", platform="Web")
     await post(bob, "first")
-    newest = seed_events(server, REPLAY_LIMIT + 1)
+    newest = await seed_events(server, REPLAY_LIMIT + 1)
     sock = await identify(server, alice, 0)
     assert (sock.ready["resync"], sock.ready["sn"]) == (True, newest)
     await sock.no_event()  # nothing replayed: the client re-reads with message.list instead
@@ -146,7 +142,7 @@ async def test_resume_past_the_replay_limit_says_resync(server: RunningServer) -
 async def test_resume_within_the_replay_limit_replays(server: RunningServer) -> None:
     alice, bob = await server.login("alice"), await server.login("bob", platform="Web")
     await post(bob, "first")
-    newest = seed_events(server, REPLAY_LIMIT + 1)
+    newest = await seed_events(server, REPLAY_LIMIT + 1)
     sock = await identify(server, alice, newest - REPLAY_LIMIT)
     assert (sock.ready["resync"], sock.ready["sn"]) == (False, newest - REPLAY_LIMIT)
     assert await replayed_sns(sock, newest) == list(range(newest - REPLAY_LIMIT + 1, newest + 1))
@@ -157,9 +153,7 @@ async def test_resume_from_a_pruned_or_unknown_point_says_resync(server: Running
     alice, bob = await server.login("alice"), await server.login("bob", platform="Web")
     for text in ("one", "two", "three"):
         await post(bob, text)
-    with sqlite3.connect(server.config.data_dir / "server.sqlite3") as db:
-        db.execute("DELETE FROM events WHERE sn <= 1")  # what retention does to old events
-    db.close()
+    assert await server.store.prune_events(0, 2, 100) == 1  # retention deletes event 1: the newest 2 are kept
     pruned = await identify(server, alice, 0)  # event 1 is gone: a replay would miss it
     assert (pruned.ready["resync"], pruned.ready["sn"]) == (True, 3)
     await pruned.no_event()
@@ -184,7 +178,7 @@ async def test_replays_of_one_user_beyond_the_cap_wait_their_turn(tmp_path: Path
         bob = await server.login("bob", platform="Web")
         await post(bob, "first")
         # Replays too large for the socket buffers: a socket that is not read keeps its replay (and its slot) busy.
-        newest = seed_events(server, REPLAY_LIMIT, content=os.urandom(12_000).hex())  # 24 MB a replay
+        newest = await seed_events(server, REPLAY_LIMIT, content=os.urandom(12_000).hex())  # 24 MB a replay
         stuck = [await identify(server, alice, 1) for alice in alices[:2]]  # never read until below
         waiting = await identify(server, alices[2], 1)  # READY at once, then the replay waits for a slot
         other_user = await identify(server, bob, newest - 3)  # another user's replay does not wait

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from im_desktop.protocol.models import CloseCode
-from im_desktop.server.app import SERVICE_KEY, create_app
 from im_desktop.server.sessions import SessionService
 from im_desktop.server.store import LOBBY_CHANNEL
-from tests.clocks import FakeClock
-from tests.server.support import RunningServer, Session, make_config, serve_app
+from tests.server.support import RunningServer, Session, running_server
 
 pytestmark = pytest.mark.asyncio
 
@@ -30,10 +26,8 @@ QUIET = {"housekeeping_interval": 3600.0, "session_retention": HOUR, "event_rete
 @asynccontextmanager
 async def _server(tmp_path: Path, **overrides: Any) -> AsyncIterator[tuple[RunningServer, SessionService]]:
     """The real server on loopback, with its SessionService (and so its store) in reach."""
-    config, clock = make_config(tmp_path / "server", **{**QUIET, **overrides}), FakeClock()
-    app = create_app(config, clock)
-    async with serve_app(app) as url, aiohttp.ClientSession() as http:
-        yield RunningServer(url, config, clock, http), app[SERVICE_KEY]
+    async with running_server(tmp_path / "server", **{**QUIET, **overrides}) as server:
+        yield server, server.service
 
 
 async def _say(session: Session, *texts: str) -> None:
@@ -54,8 +48,8 @@ async def test_ended_sessions_are_deleted_once_the_retention_has_passed(tmp_path
         assert sessions == 3
         store = service.store
         for gone in (kicked, logged_out, short_ticket):
-            assert store.session_by_id(gone.session_id) is None
-        assert store.session_by_id(current.session_id) is not None  # live sessions stay
+            assert await store.session_by_id(gone.session_id) is None
+        assert await store.session_by_id(current.session_id) is not None  # live sessions stay
         sock = await srv.websocket()  # the pruned one is now just an unknown token: log in again
         await sock.send(3, {"token": kicked.token})
         assert await sock.close_code() == CloseCode.INVALID_TOKEN
@@ -74,8 +68,8 @@ async def test_old_events_leave_the_log_and_a_resume_from_before_is_told_to_resy
         _, events = await service.retention.sweep(srv.clock())
         assert events == 2  # "one" and "two" are older than the retention; "three" is not
         store = service.store
-        newest = store.max_sn()
-        assert store.oldest_sn() == newest > seen + 1  # the gap is visible: a resume from `seen` missed events
+        newest = await store.max_sn()
+        assert await store.oldest_sn() == newest > seen + 1  # the gap is visible: a resume from `seen` missed events
         resumed = await alice.connect(sn=seen)
         assert (resumed.ready.get("resync"), resumed.ready["sn"]) == (True, newest)
         texts = [m["content"] for m in (await alice.ok("message.list", {"channel_id": LOBBY_CHANNEL}))["data"]]
@@ -85,14 +79,16 @@ async def test_old_events_leave_the_log_and_a_resume_from_before_is_told_to_resy
 async def test_the_newest_events_stay_and_at_most_the_configured_number(tmp_path: Path) -> None:
     async with _server(tmp_path, event_retention_max=5) as (srv, service):
         store = service.store
-        for n in range(2500):  # more than one batch of the sweep
-            store.add_event(LOBBY_CHANNEL, {"type": "test", "timestamp": int(srv.clock() * 1000), "n": n})
-        newest = store.max_sn()
+        stamp = int(srv.clock() * 1000)
+        bodies = [{"type": "test", "timestamp": stamp, "n": n} for n in range(2500)]  # more than one sweep batch
+        newest = await store.add_events(LOBBY_CHANNEL, bodies)
+        assert newest == await store.max_sn()
         assert await service.retention.sweep(srv.clock()) == (0, 2495)
-        assert (store.oldest_sn(), store.max_sn()) == (newest - 4, newest)
+        assert (await store.oldest_sn(), await store.max_sn()) == (newest - 4, newest)
         srv.clock.advance(HOUR + 1)  # now every event is past the age limit too
         assert await service.retention.sweep(srv.clock()) == (0, 4)
-        assert store.oldest_sn() == store.max_sn() == newest  # the newest stays: it says how far the log went
+        # The newest stays: it says how far the log went.
+        assert await store.oldest_sn() == await store.max_sn() == newest
         fresh = await (await srv.login("alice")).connect()
         assert fresh.ready["sn"] == newest  # a new client starts from the true newest sn, not from 0
 
@@ -103,7 +99,7 @@ async def test_the_housekeeping_loop_prunes_by_itself(tmp_path: Path) -> None:
         assert (await srv.post("/im/v1/logout", {}, headers=bob.headers())).status == 200
         srv.clock.advance(HOUR + 1)
         deadline = time.monotonic() + 5
-        while service.store.session_by_id(bob.session_id) is not None:
+        while await service.store.session_by_id(bob.session_id) is not None:
             assert time.monotonic() < deadline, "the ended session was never pruned"
             await asyncio.sleep(0.02)
 
@@ -117,7 +113,7 @@ async def test_a_failed_sweep_is_logged_in_one_line_and_the_loop_carries_on(
         async def full_disk_once(now: float) -> tuple[int, int]:
             if not failures:
                 failures.append(now)
-                raise sqlite3.OperationalError("database or disk is full")
+                raise service.store.errors[0]("database or disk is full")  # sqlite3.Error, or asyncpg's
             return await real_sweep(now)
 
         service.retention.sweep = full_disk_once  # type: ignore[method-assign]
@@ -125,7 +121,7 @@ async def test_a_failed_sweep_is_logged_in_one_line_and_the_loop_carries_on(
         assert (await srv.post("/im/v1/logout", {}, headers=bob.headers())).status == 200
         srv.clock.advance(HOUR + 1)
         deadline = time.monotonic() + 5
-        while service.store.session_by_id(bob.session_id) is not None:
+        while await service.store.session_by_id(bob.session_id) is not None:
             assert time.monotonic() < deadline, "the loop stopped after the failed sweep"
             await asyncio.sleep(0.02)
     assert failures

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from pathlib import Path
 
 import aiohttp
@@ -227,17 +226,17 @@ async def test_a_burst_within_the_frame_budget_is_answered(server: RunningServer
     await sock.no_event()  # and the socket stays open
 
 
-@pytest.mark.parametrize("query", ["oldest_sn", "events_after"])  # while identifying; in the replay task
+@pytest.mark.parametrize("query", ["stream_start", "events_after"])  # while identifying; in the replay task
 async def test_an_internal_error_closes_with_1011_and_leaves_no_ghost(
     server: RunningServer, monkeypatch: pytest.MonkeyPatch, query: str
 ) -> None:
     alice = await server.login("alice")
     await alice.ok("message.create", {"channel_id": "general", "content": "to replay"})
 
-    def broken(self: Store, *args: object) -> None:
-        raise sqlite3.OperationalError("disk I/O error")
+    async def broken(self: Store, *args: object) -> None:
+        raise self.errors[0]("disk I/O error")  # sqlite3.Error, or asyncpg's
 
-    monkeypatch.setattr(Store, query, broken, raising=False)  # fails after the session was authenticated
+    monkeypatch.setattr(type(server.store), query, broken)  # fails after the session was authenticated
     sock = await server.websocket()
     await sock.send(3, {"token": alice.token, "sn": 0})
     assert await sock.close_code() == aiohttp.WSCloseCode.INTERNAL_ERROR  # a close frame, not an HTTP 500

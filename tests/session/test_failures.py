@@ -390,3 +390,14 @@ async def test_a_full_disk_while_online_keeps_the_connection_and_refuses_sends_r
         await bob.ok("message.create", {"channel_id": "general", "content": "after the disk was cleared"})
         assert await asyncio.wait_for(handled.get(), 5) == ("after the disk was cleared", None)
         assert [m.content for m in cache.history("general")][-1] == "after the disk was cleared"
+
+
+def test_a_bare_certificate_error_is_not_mistaken_for_a_file_error() -> None:
+    # ssl.SSLCertVerificationError is an OSError: without the check it read "could not read or write a file".
+    import ssl
+
+    exc = ssl.SSLCertVerificationError(1, "certificate verify failed: certificate has expired")
+    exc.verify_code, exc.verify_message = 10, "certificate has expired"
+    error = as_im_error(exc)
+    assert error is not None and error.code is ErrorCode.CERT_EXPIRED
+    _readable(error.message, "expired")

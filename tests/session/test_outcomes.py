@@ -72,3 +72,12 @@ def test_a_servers_message_is_kept_as_text_and_bounded() -> None:
         StreamEnd(None, "", {"reason": "admin", "message": {"html": "<b>"}}), own_server=True
     )
     assert not_text.message == "This account was logged in elsewhere."
+
+
+@pytest.mark.parametrize("code", [ErrorCode.CERT_EXPIRED, ErrorCode.CERT_UNTRUSTED, ErrorCode.INSECURE_TRANSPORT])
+def test_a_refusal_on_this_side_stops_with_its_own_code(code: ErrorCode) -> None:
+    # Before: a certificate failure was a StreamEnd(unreachable=True), reconnected for ever with backoff.
+    refused = ImError.with_detail(code, "chat.example.com")
+    outcome = classify_stream_end(StreamEnd(None, refused.message, fatal=refused), own_server=True)
+    assert (outcome.next, outcome.code, outcome.message) == (Next.REJECTED, int(code), refused.message)
+    assert classify_error(refused) is Next.REJECTED  # a failed login or relogin is not retried either

@@ -233,3 +233,24 @@ def test_online_says_who_and_where(bar: ConnectionStatusBar) -> None:
     assert bar.state_text == "Online as alice · Built-in sandbox"
     bar.set_identity("", "")
     assert bar.state_text == "Online"
+
+
+def test_an_unencrypted_server_is_said_to_be_so_online_and_off(bar: ConnectionStatusBar) -> None:
+    assert bar.security_text == ""
+    bar.set_unencrypted(True)
+    online(bar)
+    assert bar.security_text == "Not encrypted"
+    assert "not encrypted" in bar._unencrypted.toolTip()
+    bar.on_status_changed(LoginStatus.OFFLINE)
+    assert bar.security_text == "Not encrypted"  # a standing warning about the profile, not a connection state
+    bar.set_unencrypted(False)  # another profile
+    assert bar.security_text == ""
+
+
+def test_a_certificate_error_reads_as_what_it_is(bar: ConnectionStatusBar) -> None:
+    from im_desktop.protocol.errors import ErrorCode, ImError
+
+    error = ImError.with_detail(ErrorCode.CERT_EXPIRED, "chat.example.com:443")
+    bar.on_connect_failed(int(error.code), error.message)
+    assert "certificate of \u2068chat.example.com:443\u2069 has expired" in bar.state_text
+    assert "cannot be reached" not in bar.state_text

@@ -179,3 +179,14 @@ def test_a_missing_icon_fails_at_start(tmp_path: Path, qtbot: QtBot) -> None:
             shutil.copy(svg, tmp_path / svg.name)
     with pytest.raises(FileNotFoundError, match=r"tray-kicked\.svg"):
         TrayIcon(tmp_path)
+
+
+def test_tooltip_says_when_the_connection_is_not_encrypted(tray: TrayIcon) -> None:
+    tray.on_state("online")
+    tray.set_unencrypted(True)
+    assert tray.tooltip_text == "im-desktop — Online\nThe connection is not encrypted"
+    assert tray.tray_icon.toolTip() == tray.tooltip_text
+    tray.on_state("offline")
+    assert "not encrypted" in tray.tooltip_text
+    tray.set_unencrypted(False)
+    assert tray.tooltip_text == "im-desktop — Offline"
