@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.server import pg, support
+from tests.server.redis_server import RedisServer, require
 
 STORES = ("sqlite", "postgresql")
 
@@ -70,3 +71,15 @@ def store(request: pytest.FixtureRequest) -> Iterator[str]:
     finally:
         support.use_databases(lambda data_dir: None)
         databases.drop_all()
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    """A real redis-server of the test's own on a loopback port (fails in CI when it is not installed)."""
+    require()
+    server = RedisServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

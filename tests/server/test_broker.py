@@ -6,7 +6,6 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from im_desktop.server.broker_redis import RedisBroker
 from im_desktop.server.cli import main
 from im_desktop.server.config import StartupError
 from im_desktop.server.redis_channel import ALL_CHANNEL, USER_CHANNEL
-from tests.server.redis_server import RedisServer, require
+from tests.server.redis_server import RedisServer
 from tests.server.support import make_config, running_server
 from tests.server.test_cluster_live import direct_channel, messages
 
@@ -30,17 +29,6 @@ from tests.server.support import make_config
 broker = asyncio.run(open_broker(make_config(pathlib.Path("unused"))))
 print(type(broker).__name__, sorted(m for m in sys.modules if m.split(".")[0] == "redis"))
 """
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    require()
-    server = RedisServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.mark.sqlite_only

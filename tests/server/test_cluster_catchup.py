@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,22 +13,11 @@ import redis as redis_sync
 from im_desktop.protocol.models import CloseCode
 from im_desktop.server import redis_channel
 from im_desktop.server.broker_redis import CLIENT_NAME, RedisBroker
-from tests.server.redis_server import RedisServer, require
+from tests.server.redis_server import RedisServer
 from tests.server.support import RunningServer
 from tests.server.test_cluster_live import direct_channel, messages, nodes
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.postgresql_only]
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    require()
-    server = RedisServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
 
 
 def broker_of(node: RunningServer) -> RedisBroker:

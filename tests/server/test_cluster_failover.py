@@ -8,7 +8,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ import pytest
 
 from im_desktop.server.sessions import SessionService
 from tests.clocks import FakeClock
-from tests.server.redis_server import RedisServer, require
+from tests.server.redis_server import RedisServer
 from tests.server.support import (
     SDKAPPID,
     SECRET_KEY,
@@ -36,17 +36,6 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.postgresql_only]
 HEARTBEAT_INTERVAL = 0.5
 HEARTBEAT_TIMEOUT = 2.0
 OPERATOR_KEY = "operator-key-of-the-three-processes"  # a keys file needs 24 characters at least
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    require()
-    server = RedisServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
 
 
 @dataclass

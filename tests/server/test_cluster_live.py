@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,21 +13,10 @@ import pytest
 
 from im_desktop.protocol.models import CloseCode
 from tests.clocks import FakeClock
-from tests.server.redis_server import RedisServer, require
+from tests.server.redis_server import RedisServer
 from tests.server.support import EventSocket, RunningServer, Session, database_for, running_server
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.postgresql_only]
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    require()
-    server = RedisServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
 
 
 @asynccontextmanager
