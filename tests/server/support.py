@@ -227,3 +227,14 @@ async def running_server(
         host, port = runner.addresses[0][:2]
         yield RunningServer(f"http://{host}:{port}", config, clock, http, runner.app[SERVICE_KEY])
         await asyncio.sleep(0)  # let pending close frames go out before the runner shuts down
+
+
+def assert_kicked_by_another_device(event: dict[str, Any], platform: str, device_name: str) -> dict[str, Any]:
+    """A `login-removed` event for an instance that a login on another device ended (6208, multi_device), naming
+    that device; returns its `ended` part for further checks."""
+    assert event["type"] == "login-removed"
+    assert event["login"]["status"] == 0
+    ended: dict[str, Any] = event["ended"]
+    assert ended["reason"] == "multi_device" and ended["code"] == 6208
+    assert ended["by"]["platform"] == platform and ended["by"]["device_name"] == device_name
+    return ended

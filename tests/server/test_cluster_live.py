@@ -14,7 +14,14 @@ import pytest
 from im_desktop.protocol.models import CloseCode
 from tests.clocks import FakeClock
 from tests.server.redis_server import RedisServer
-from tests.server.support import EventSocket, RunningServer, Session, database_for, running_server
+from tests.server.support import (
+    EventSocket,
+    RunningServer,
+    Session,
+    assert_kicked_by_another_device,
+    database_for,
+    running_server,
+)
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.postgresql_only]
 
@@ -91,12 +98,7 @@ async def test_a_login_on_one_node_kicks_the_socket_on_another_as_a_local_kick_d
         desktop = await a.login("alice", platform="Linux", device_name="Work laptop")
         sock = await desktop.connect()
         await b.login("alice", platform="Android", device_name="Pixel 9")
-        event = await sock.event()
-        assert event["type"] == "login-removed"
-        assert event["login"]["status"] == 0
-        ended = event["ended"]
-        assert ended["reason"] == "multi_device" and ended["code"] == 6208
-        assert ended["by"]["platform"] == "Android" and ended["by"]["device_name"] == "Pixel 9"
+        assert_kicked_by_another_device(await sock.event(), "Android", "Pixel 9")
         assert await sock.close_code() == CloseCode.KICKED
         assert (await desktop.api("login.get")).code == 6208
         # A second instance of the same platform, logged in through a third node.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from im_desktop.protocol.models import CloseCode
-from tests.server.support import RunningServer
+from tests.server.support import RunningServer, assert_kicked_by_another_device
 
 pytestmark = pytest.mark.asyncio
 
@@ -103,12 +103,7 @@ async def test_single_platform_login_kicks_the_other_device_and_says_who(server:
     desktop = await server.login("alice", platform="Linux", device_name="Work laptop")
     sock = await desktop.connect()
     await server.login("alice", platform="Android", device_name="Pixel 9")
-    event = await sock.event()
-    assert event["type"] == "login-removed"
-    assert event["login"]["status"] == 0
-    ended = event["ended"]
-    assert ended["reason"] == "multi_device" and ended["code"] == 6208
-    assert ended["by"]["platform"] == "Android" and ended["by"]["device_name"] == "Pixel 9"
+    ended = assert_kicked_by_another_device(await sock.event(), "Android", "Pixel 9")
     assert ended["at"] == int(server.clock() * 1000)
     assert await sock.close_code() == CloseCode.KICKED
     kicked = await desktop.api("login.get")
