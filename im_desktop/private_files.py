@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from pathlib import Path
 
-__all__ = ["PRIVATE_DIR_MODE", "PRIVATE_FILE_MODE", "ensure_private_file", "private_dir", "warn_if_open"]
+__all__ = [
+    "PRIVATE_DIR_MODE",
+    "PRIVATE_FILE_MODE",
+    "ensure_private_file",
+    "private_dir",
+    "read_regular_file",
+    "warn_if_open",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,3 +59,18 @@ def warn_if_open(path: Path, what: str, private_mode: int) -> bool:
     log.warning("the %s %s is open to other users of this computer (mode %03o); to fix it: chmod %03o %s",
                 what, path, mode, private_mode, path)  # fmt: skip
     return True
+
+
+def read_regular_file(path: str | Path, limit: int) -> bytes:
+    """At most `limit` + 1 bytes of a regular file (so the caller can tell "too large" without reading more).
+    It is opened without blocking and refused unless it is a regular file: a FIFO or a device named by a user
+    or a setting would block or never end. OSError when it cannot be opened (with `filename` set) or read,
+    and ValueError("is not a file") for anything but a regular file."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("is not a file")
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read(limit + 1)
+    finally:
+        os.close(fd)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import ssl
-import stat
 import sys
 
+from im_desktop.private_files import read_regular_file
 from im_desktop.protocol.errors import ErrorCode, ImError
 from im_desktop.protocol.transport import address_of
 
@@ -25,21 +24,10 @@ def read_ca_file(path: str) -> str:
     """The PEM text of a CA certificate file; ValueError with a short reason a person can act on. Read once,
     bounded, and only from a regular file (a FIFO or a device would block or never end)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        data = read_regular_file(path, MAX_CA_FILE_BYTES)
     except OSError as exc:
-        raise ValueError(f"cannot be opened ({exc.strerror or type(exc).__name__})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError("is not a file")
-        if info.st_size > MAX_CA_FILE_BYTES:
-            raise ValueError(f"is larger than {MAX_CA_FILE_BYTES // 1024} KiB")
-        with os.fdopen(os.dup(fd), "rb") as fh:
-            data = fh.read(MAX_CA_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ValueError(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
-    finally:
-        os.close(fd)
+        verb = "opened" if exc.filename is not None else "read"  # os.open names the file; a failed read does not
+        raise ValueError(f"cannot be {verb} ({exc.strerror or type(exc).__name__})") from None
     if len(data) > MAX_CA_FILE_BYTES:
         raise ValueError(f"is larger than {MAX_CA_FILE_BYTES // 1024} KiB")
     text = data.decode("ascii", errors="replace")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 import ssl
-import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from im_desktop.private_files import read_regular_file
 from im_desktop.server.config import StartupError
 
 __all__ = ["HandshakeWatch", "is_loopback_host", "server_context", "tls_context"]
@@ -31,18 +30,11 @@ def is_loopback_host(host: str) -> bool:
 def _read_pem(path: Path, what: str, marker: str) -> None:
     """Refuse, with a sentence naming the file, what is not a readable, bounded PEM file holding `marker`."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        data = read_regular_file(path, MAX_PEM_BYTES)
     except OSError as exc:
         raise StartupError(f"cannot read the TLS {what} {path}: {exc.strerror or exc}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise StartupError(f"the TLS {what} {path} is not a file")
-        data = os.read(fd, MAX_PEM_BYTES + 1)
-    except OSError as exc:
-        raise StartupError(f"cannot read the TLS {what} {path}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
+    except ValueError as exc:  # not a regular file
+        raise StartupError(f"the TLS {what} {path} {exc}") from None
     if len(data) > MAX_PEM_BYTES:
         raise StartupError(f"the TLS {what} {path} is larger than {MAX_PEM_BYTES // 1024} KiB; it is not one")
     if marker.encode() not in data:
