@@ -129,7 +129,8 @@ class LocalBroker(Broker):
 
     def deliver(self, sn: int, body: dict[str, Any], users: Collection[str] | None) -> None:
         hub = self._hub
-        hub.publish(hub.all() if users is None else hub.select(lambda c: c.user_id in users), sn, body)
+        # A direct message has two readers: their connections, not a scan of every connection on the node.
+        hub.publish(hub.all() if users is None else [c for user in users for c in hub.of_user(user)], sn, body)
 
     async def online(self, session_ids: Sequence[str]) -> set[str]:
         return {s for s in session_ids if self._hub.is_online(s)}

@@ -8,7 +8,7 @@ import re
 import secrets
 from pathlib import Path
 
-from im_desktop.private_files import PRIVATE_FILE_MODE, private_dir, warn_if_open
+from im_desktop.private_files import PRIVATE_FILE_MODE, private_dir, read_regular_file, warn_if_open
 from im_desktop.server.config import Keys, StartupError
 
 __all__ = ["KEYS_FILE_NAME", "StartupError", "load_or_create_keys"]
@@ -31,10 +31,11 @@ def load_or_create_keys(path: Path) -> Keys:
         return _create(path)
     warn_if_open(path, "keys file", PRIVATE_FILE_MODE)
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(_MAX_FILE_BYTES + 1)
+        raw = read_regular_file(path, _MAX_FILE_BYTES)  # a FIFO or device in its place would block the start
     except OSError as exc:
         raise StartupError(f"The keys file {path} cannot be read ({exc.strerror or exc}).") from None
+    except ValueError as exc:
+        raise StartupError(f"The keys file {path} {exc}; fix or remove it.") from None
     if len(raw) > _MAX_FILE_BYTES:
         raise StartupError(f"The keys file {path} is damaged (larger than {_MAX_FILE_BYTES} bytes); fix or remove it.")
     try:
@@ -74,11 +75,15 @@ def _create(path: Path) -> Keys:
         secret_key=secrets.token_hex(32),
         admin_key=secrets.token_urlsafe(24),
     )
+    created = False
     try:
         private_dir(path.parent, warn=False)  # the data folder's mode was already checked
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+        created = True
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump({"sdkappid": keys.sdkappid, "secret_key": keys.secret_key, "admin_key": keys.admin_key}, fh)
     except OSError as exc:
+        if created:  # half written (a full disk): the next start would refuse it as damaged
+            path.unlink(missing_ok=True)
         raise StartupError(f"The keys file {path} cannot be created ({exc.strerror or exc}).") from None
     return keys

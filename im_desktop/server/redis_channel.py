@@ -113,6 +113,12 @@ class Subscriber:
             return await asyncio.wait_for(asyncio.shield(waiter), self.wait)
         except TimeoutError:
             return False
+        finally:  # timed out or cancelled (the socket went away mid-IDENTIFY): not kept for a later confirmation
+            waiting = self._waiters.get(user_id)
+            if waiting is not None and waiter in waiting:
+                waiting.remove(waiter)
+                if not waiting:
+                    del self._waiters[user_id]
 
     async def run(self) -> None:
         delay = _RETRY_FLOOR
