@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QSystemTrayIcon, QWidget
 
 from im_desktop.ui.notify_rules import Notice, WindowState
 
-__all__ = ["APP_NAME", "DESKTOP_ENTRY", "Notifier", "WindowWatch", "session_bus_address"]
+__all__ = ["APP_NAME", "DESKTOP_ENTRY", "Notifier", "WindowWatch", "inert", "session_bus_address"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,13 @@ _WATCHED = {QEvent.Type.ActivationChange, QEvent.Type.WindowStateChange, QEvent.
 
 def _tr(text: str) -> str:
     return QCoreApplication.translate(_CONTEXT, text)
+
+
+def inert(text: str) -> str:
+    """Text for the tray balloon, which takes no text format: Qt's own balloon guesses rich text from a tag, and a
+    StatusNotifierItem tray hands it to a notification service that may read markup. A word joiner after each
+    "<" leaves no tag to find, and looks the same."""
+    return text.replace("<", "<\u2060")
 
 
 class WindowWatch(QObject):
@@ -241,8 +248,10 @@ class Notifier(QObject):
         link = await self._connected()
         if link is not None:
             try:
-                if notice is None:
-                    await link.close_notification(self._ids.pop(channel_id))
+                if notice is None:  # withdrawn: its popup, if it got one and the service has not closed it already
+                    shown_id = self._ids.pop(channel_id, None)
+                    if shown_id is not None:
+                        await link.close_notification(shown_id)
                     return
                 self._remember(channel_id, await link.notify(notice, self._ids.get(channel_id, 0)))
                 self.shown += 1
@@ -256,7 +265,8 @@ class Notifier(QObject):
         self._ids.pop(channel_id, None)
         if notice is not None and self._tray is not None:
             self._balloon_channel = channel_id
-            self._tray.showMessage(notice.summary, notice.body, QSystemTrayIcon.MessageIcon.Information, _BALLOON_MS)
+            self._tray.showMessage(inert(notice.summary), inert(notice.body), QSystemTrayIcon.MessageIcon.Information,
+                                   _BALLOON_MS)  # fmt: skip
             self.shown += 1
 
     async def _connected(self) -> _Link | None:

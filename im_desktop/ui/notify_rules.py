@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QCoreApplication
 
-from im_desktop.protocol.elements import to_plain_text
 from im_desktop.protocol.mentions import mentions
 from im_desktop.ui.plain import SHORT, isolate, shown
+from im_desktop.ui.rich_text import message_text
 
 __all__ = ["BODY_CHARS", "Notice", "WindowState", "author_id", "notice_for", "should_notify"]
 
@@ -88,5 +88,5 @@ def notice_for(channel_id: str, message: Mapping[str, object], conversation: str
             sender=isolate(sender), conversation=isolate(shown(conversation, SHORT))
         )
     content = message.get("content")
-    body = shown(to_plain_text(content) if isinstance(content, str) else "", BODY_CHARS, multiline=True)
+    body = shown(message_text(content), BODY_CHARS, multiline=True)  # markup read as text, and bounded before
     return Notice(channel_id, summary, body.strip())

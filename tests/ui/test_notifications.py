@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from PySide6.QtGui import Qt
 from PySide6.QtWidgets import QApplication, QMainWindow, QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
-from im_desktop.ui.notifications import APP_NAME, DESKTOP_ENTRY, Notifier, WindowWatch, session_bus_address
+from im_desktop.ui.notifications import APP_NAME, DESKTOP_ENTRY, Notifier, WindowWatch, inert, session_bus_address
 from im_desktop.ui.notify_rules import Notice
 from tests.clocks import FakeClock
 from tests.notification_service import NotificationService, notification_service, private_bus
@@ -215,3 +216,9 @@ def test_the_window_watch_follows_what_the_person_can_see(qtbot: QtBot) -> None:
 def answered(service: NotificationService, count: int) -> list[Any] | None:
     calls = service.calls("Notify")
     return calls if len(calls) == count and all(c.reply is not None for c in calls) else None
+
+
+def test_the_tray_balloon_gets_no_tag_to_render(qapp: QApplication) -> None:
+    hostile = "<img src=/dev/zero><b>ALERT</b> & <a href='x'>y</a>"
+    text = inert(hostile)
+    assert not Qt.mightBeRichText(text) and text.replace("\u2060", "") == hostile
