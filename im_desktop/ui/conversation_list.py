@@ -54,6 +54,7 @@ class ConversationModel(QAbstractListModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[Conversation] = []
+        self._previews: list[str] = []  # each row's last message as read: parsed once per refresh, not per paint
 
     def rowCount(self, parent: _Index = _ROOT) -> int:
         return 0 if parent.isValid() else len(self._rows)
@@ -63,6 +64,9 @@ class ConversationModel(QAbstractListModel):
 
     def row_of(self, channel_id: str) -> int:
         return next((i for i, c in enumerate(self._rows) if c.channel_id == channel_id), -1)
+
+    def preview(self, row: int) -> str:
+        return self._previews[row]
 
     def name(self, row: int) -> str:
         return shown(self._rows[row].name, SHORT) or shown(self._rows[row].channel_id, SHORT)
@@ -75,7 +79,7 @@ class ConversationModel(QAbstractListModel):
             name = self.name(index.row())
             return f"{name}  ({conversation.unread})" if conversation.unread else name
         if role == Qt.ItemDataRole.AccessibleDescriptionRole:
-            return " · ".join(t for t in (when_text(conversation.last_at), preview_text(conversation.last_text)) if t)
+            return " · ".join(t for t in (when_text(conversation.last_at), self._previews[index.row()]) if t)
         if role == CHANNEL_ROLE:
             return conversation.channel_id
         return None
@@ -83,13 +87,14 @@ class ConversationModel(QAbstractListModel):
     def set_conversations(self, conversations: list[Conversation]) -> None:
         """The same conversations in the same order are updated in place (the view keeps its scroll and
         selection); anything else is a new list."""
+        previews = [preview_text(c.last_text) for c in conversations]
         if [c.channel_id for c in conversations] == [c.channel_id for c in self._rows]:
-            self._rows = conversations
+            self._rows, self._previews = conversations, previews
             if conversations:
                 self.dataChanged.emit(self.index(0), self.index(len(conversations) - 1))
             return
         self.beginResetModel()
-        self._rows = conversations
+        self._rows, self._previews = conversations, previews
         self.endResetModel()
 
 
@@ -143,7 +148,7 @@ class ConversationDelegate(QStyledItemDelegate):
         painter.setFont(font)
         painter.setPen(quiet)
         preview_width = rect.width() - badge_width - (_PAD if badge_width else 0)
-        preview = metrics.elidedText(preview_text(conversation.last_text), Qt.TextElideMode.ElideRight, preview_width)
+        preview = metrics.elidedText(self._model.preview(index.row()), Qt.TextElideMode.ElideRight, preview_width)
         painter.drawText(QRect(rect.left(), rect.top() + line + 2, preview_width, line), Qt.AlignmentFlag.AlignLeft,
                          preview)  # fmt: skip
         painter.restore()
