@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Protocol
 
-from im_desktop.private_files import private_dir
+from im_desktop.private_files import private_dir, replace_file
 
 __all__ = ["AUTOSTART_ID", "Autostart", "LaunchAgent", "RunKey", "XdgAutostart", "for_this_system", "launch_command"]
 
@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 AUTOSTART_ID = "org.imdesktop.ImDesktop"  # = packaging/bundle_rules.APP_ID: the desktop entry's and bundle's id
 _RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 _RUN_VALUE = "im-desktop"
+_ENTRY_MODE = 0o644  # what the desktop's own tools write: the entry holds nothing secret
 _MAX_ENTRY_BYTES = 64 * 1024  # an autostart entry is a few lines; a bigger file is not ours to read
 
 
@@ -97,9 +98,7 @@ class XdgAutostart:
             lines.append("Hidden=true")
         private_dir(self.path.parent.parent, warn=False)  # ~/.config: made private only if it is not there yet
         self.path.parent.mkdir(exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        tmp.replace(self.path)
+        replace_file(self.path, ("\n".join(lines) + "\n").encode("utf-8"), _ENTRY_MODE)
 
 
 def _switched_off(path: Path) -> bool:
@@ -142,9 +141,7 @@ class LaunchAgent:
         # embedded copy of a system library in the .deb).
         import plistlib
 
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_bytes(plistlib.dumps(doc))
-        tmp.replace(self.path)
+        replace_file(self.path, plistlib.dumps(doc), _ENTRY_MODE)
 
 
 class RunKey:

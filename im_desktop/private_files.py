@@ -74,3 +74,18 @@ def read_regular_file(path: str | Path, limit: int) -> bytes:
             return fh.read(limit + 1)
     finally:
         os.close(fd)
+
+
+def replace_file(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> None:
+    """Write `path` whole or not at all: a new file beside it (with `mode` from the start, not whatever a leftover
+    had), then renamed over it. A write that fails (a full disk) leaves the old file and no temporary one."""
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)  # a leftover from a crash keeps its old mode: start from a new file
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -12,7 +12,7 @@ from typing import Any
 
 import platformdirs
 
-from im_desktop.private_files import PRIVATE_FILE_MODE, private_dir
+from im_desktop.private_files import private_dir, replace_file
 from im_desktop.protocol.proxy import DIRECT, SYSTEM_PROXY, check_proxy
 from im_desktop.protocol.transport import plaintext_remote
 
@@ -173,9 +173,4 @@ def save_settings(path: Path, settings: Settings) -> None:
     the servers and the last user)."""
     private_dir(path.parent)
     doc: dict[str, Any] = asdict(settings)
-    tmp = path.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)  # a leftover from a crash keeps its old mode: start from a new file
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(doc, indent=2))
-    tmp.replace(path)
+    replace_file(path, json.dumps(doc, indent=2).encode("utf-8"))
