@@ -25,13 +25,7 @@ from im_desktop.protocol.models import LoginStatus, check_user_id
 from im_desktop.sandbox import SandboxServer
 from im_desktop.session.failures import as_im_error
 from im_desktop.session.supervisor import TaskSupervisor
-from im_desktop.settings import (
-    SANDBOX,
-    AppPaths,
-    ServerProfileSettings,
-    load_settings,
-    save_settings,
-)
+from im_desktop.settings import SANDBOX, AppPaths, ServerProfileSettings, Settings, load_settings, save_settings
 from im_desktop.ticket_source import provider_for
 from im_desktop.ui.dialogs import KICK_LOGIN_AGAIN, KICK_QUIT, KickedDialog, TicketDialog
 from im_desktop.ui.login_window import LoginRequest, LoginWindow, ProfileChoice
@@ -59,10 +53,11 @@ class DesktopApp(QObject):
     """Owns every long-lived object; the views never see the controller, only these connections."""
 
     def __init__(self, app: QApplication, paths: AppPaths, options: argparse.Namespace, *,
-                 credentials: CredentialStore | None = None, sandbox: SandboxServer | None = None) -> None:  # fmt: skip
+                 credentials: CredentialStore | None = None, sandbox: SandboxServer | None = None,
+                 settings: Settings | None = None) -> None:  # fmt: skip
         super().__init__()
         self.app, self.paths, self.options = app, paths, options
-        self.settings = load_settings(paths.settings_file)
+        self.settings = settings or load_settings(paths.settings_file)  # launch.py has read them already
         self.tasks = TaskSupervisor()
         self._credentials = credentials  # the OS keyring unless given (tests give a keyring of their own)
         self.sandbox = sandbox or SandboxServer.for_paths(paths)  # launch.py may have forked it already

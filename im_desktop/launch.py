@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     display = DisplayWatch(app)  # if Qt ends its loop by itself (the display went away), the app still quits in order
     runner = asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(display.app))
     try:
-        desktop = DesktopApp(app, paths, options, sandbox=sandbox)
+        desktop = DesktopApp(app, paths, options, sandbox=sandbox, settings=settings)
         display.on_lost = desktop.quit
         instance.raise_requested.connect(desktop.raise_on_request)
         loop = runner.get_loop()
