@@ -2,7 +2,7 @@
 
 import sys
 
-from im_desktop.sandbox import RUN_SERVER_FLAG
+from im_desktop.desktop.sandbox import RUN_SERVER_FLAG
 
 if len(sys.argv) > 1 and sys.argv[1] == RUN_SERVER_FLAG:
     # The sandbox child process: import only the server, never Qt.
@@ -11,6 +11,6 @@ if len(sys.argv) > 1 and sys.argv[1] == RUN_SERVER_FLAG:
     raise SystemExit(server_main(sys.argv[2:]))
 
 # Qt is imported only here, when the app itself runs.
-from im_desktop.launch import main
+from im_desktop.desktop.launch import main
 
 raise SystemExit(main())

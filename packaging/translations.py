@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [*sorted((ROOT / "im_desktop" / "ui").glob("*.py")), ROOT / "im_desktop" / "app.py"]
+SOURCES = [*sorted((ROOT / "im_desktop" / "ui").glob("*.py")), *sorted((ROOT / "im_desktop" / "desktop").glob("*.py"))]
 TRANSLATIONS = ROOT / "resources" / "translations"
 MARKERS = {"_tr", "_mark"}  # module helpers that translate in the module's _CONTEXT, or mark for it
 

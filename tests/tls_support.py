@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 import trustme
 
-from im_desktop.credentials import CredentialStore
+from im_desktop.local.credentials import CredentialStore
 from im_desktop.session.backoff import Backoff
 from im_desktop.session.controller import SessionController
 from im_desktop.session.types import ServerProfile, Timing

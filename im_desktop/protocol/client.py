@@ -11,11 +11,12 @@ from typing import Any
 
 import httpx
 
+from im_desktop.local.address_rules import DIRECT, SYSTEM_PROXY, check_proxy, plaintext_remote
 from im_desktop.protocol.errors import LOCAL_CODES, ErrorCode, ImError
 from im_desktop.protocol.events import EventStream
-from im_desktop.protocol.proxy import DIRECT, SYSTEM_PROXY, check_proxy, system_proxies
+from im_desktop.protocol.proxy import system_proxies
 from im_desktop.protocol.tls import certificate_error, client_context, read_ca_file
-from im_desktop.protocol.transport import address_of, check_transport, plaintext_remote
+from im_desktop.protocol.transport import address_of, check_transport
 
 __all__ = ["Credentials", "Discovery", "LoginResult", "ProtocolClient"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 import sys
 
-from im_desktop.private_files import read_regular_file
+from im_desktop.local.private_files import read_regular_file
 from im_desktop.protocol.errors import ErrorCode, ImError
 from im_desktop.protocol.transport import address_of
 

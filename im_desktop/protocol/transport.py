@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
+from im_desktop.local.address_rules import plaintext_remote
 from im_desktop.protocol.errors import ErrorCode, ImError
 
-__all__ = ["address_of", "check_transport", "is_loopback_host", "plaintext_remote"]
-
-_PLAIN = ("http", "ws")
-
-
-def is_loopback_host(host: str) -> bool:
-    """127.0.0.0/8, ::1 and "localhost": what never leaves this computer (browsers' one safe plain origin)."""
-    name = host.strip("[]").rstrip(".").lower()
-    if name == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False  # any other name may resolve anywhere, whatever it looks like
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
-
-
-def plaintext_remote(url: str) -> bool:
-    """Whether `url` is plain http:// or ws:// to another computer: what reads tickets and tokens on the way."""
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname
-    except ValueError:
-        return False  # not an address at all: httpx refuses it on its own
-    return parts.scheme.lower() in _PLAIN and host is not None and not is_loopback_host(host)
+__all__ = ["address_of", "check_transport"]
 
 
 def address_of(url: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import platformdirs
 
-from im_desktop.private_files import private_dir
+from im_desktop.local.private_files import private_dir
 from im_desktop.server.app import run_server
 from im_desktop.server.broker import BROKER_SCHEMES
 from im_desktop.server.config import ServerConfig, StartupError

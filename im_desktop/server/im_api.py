@@ -7,7 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from im_desktop import __version__, usersig
+from im_desktop import __version__
+from im_desktop.protocol import usersig
 from im_desktop.protocol.errors import ErrorCode, ImError
 from im_desktop.protocol.models import CloseCode, Platform, check_user_id
 from im_desktop.server.health import Health

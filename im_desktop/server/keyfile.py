@@ -8,7 +8,7 @@ import re
 import secrets
 from pathlib import Path
 
-from im_desktop.private_files import PRIVATE_FILE_MODE, private_dir, read_regular_file, warn_if_open
+from im_desktop.local.private_files import PRIVATE_FILE_MODE, private_dir, read_regular_file, warn_if_open
 from im_desktop.server.config import Keys, StartupError
 
 __all__ = ["KEYS_FILE_NAME", "StartupError", "load_or_create_keys"]

@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from im_desktop import usersig
+from im_desktop.protocol import usersig
 from im_desktop.protocol.errors import ErrorCode, ImError
 from im_desktop.protocol.models import CloseCode, KickReason, LoginStatus, Opcode, Platform, check_user_id
 from im_desktop.server.broker import Broker, LocalBroker

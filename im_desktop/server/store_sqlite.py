@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from im_desktop.private_files import PRIVATE_FILE_MODE, ensure_private_file, private_dir, warn_if_open
+from im_desktop.local.private_files import PRIVATE_FILE_MODE, ensure_private_file, private_dir, warn_if_open
 from im_desktop.server.config import StartupError
 from im_desktop.server.migrations import migrate_sqlite
 from im_desktop.server.store import (

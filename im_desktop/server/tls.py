@@ -8,7 +8,7 @@ import ssl
 from collections.abc import Callable
 from pathlib import Path
 
-from im_desktop.private_files import read_regular_file
+from im_desktop.local.private_files import read_regular_file
 from im_desktop.server.config import StartupError
 
 __all__ = ["HandshakeWatch", "is_loopback_host", "server_context", "tls_context"]

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject
 
-from im_desktop.cache import LocalCache, OutboxItem, cache_path
-from im_desktop.credentials import CredentialStore, CredentialStoreUnavailable
+from im_desktop.local.cache import LocalCache, OutboxItem, cache_path
+from im_desktop.local.credentials import CredentialStore, CredentialStoreUnavailable
 from im_desktop.protocol.client import Credentials, ProtocolClient
 from im_desktop.protocol.errors import ErrorCode, ImError
 from im_desktop.protocol.events import Ready, StreamEnd
@@ -24,6 +24,7 @@ from im_desktop.session.history import HistoryPager
 from im_desktop.session.inbox import Inbox, ready_login
 from im_desktop.session.outbox import Outbox
 from im_desktop.session.renewal import TicketRenewal
+from im_desktop.session.signals import SessionSignals
 from im_desktop.session.supervisor import TaskSupervisor
 from im_desktop.session.tickets import PastedTicket, StaticToken, TicketProvider
 from im_desktop.session.types import SdkLoginStatus, ServerProfile, Timing, known_code
@@ -34,45 +35,9 @@ __all__ = ["SessionController"]
 log = logging.getLogger(__name__)
 
 
-class SessionController(QObject):
-    """The UI's only door to the session. Methods mirror the SDK; signals report what happened.
-
-    Signals:
-        login_status_changed(int): SdkLoginStatus, LOGINED / LOGINING / LOGOUT.
-        status_changed(int): Satori LoginStatus of `login` (OFFLINE, ONLINE, CONNECT, DISCONNECT, RECONNECT).
-        connecting(): a connection attempt starts.
-        connect_success(): READY arrived; ONLINE.
-        connect_failed(int, str): an attempt failed (code, message); a retry may follow.
-        reconnect_scheduled(float): seconds until the next attempt.
-        kicked_offline(object): dict with reason, code, message, by {platform, device_name}, at (ms).
-        user_sig_expired(): the ticket ran out and could not be renewed here; a new one is needed.
-        login_failed(int, str): `login()` failed with this code and message.
-        login_added(object), login_removed(object), login_updated(object): Satori Login events.
-        message_received(str, object): channel id and the Satori message (also for our own sends).
-        conversations_changed(): the cached conversation list changed (resync, new channel).
-        outbox_changed(int): how many messages wait to be sent.
-        send_failed(str, str, int, str): channel id, outbox nonce, code, message for a message the server
-            refused; it stays in the outbox, marked failed, until `retry_message` or `delete_message`.
-        credential_store_unavailable(str): the keyring could not be used; nothing was lost.
-    """
-
-    login_status_changed = Signal(int)
-    status_changed = Signal(int)
-    connecting = Signal()
-    connect_success = Signal()
-    connect_failed = Signal(int, str)
-    reconnect_scheduled = Signal(float)
-    kicked_offline = Signal(object)
-    user_sig_expired = Signal()
-    login_failed = Signal(int, str)
-    login_added = Signal(object)
-    login_removed = Signal(object)
-    login_updated = Signal(object)
-    message_received = Signal(str, object)
-    conversations_changed = Signal()
-    outbox_changed = Signal(int)
-    send_failed = Signal(str, str, int, str)
-    credential_store_unavailable = Signal(str)
+class SessionController(SessionSignals):
+    """The UI's only door to the session. Methods mirror the SDK; its signals (SessionSignals) report what
+    happened."""
 
     def __init__(
         self,
@@ -111,13 +76,32 @@ class SessionController(QObject):
         self._last: tuple[str, TicketProvider] | None = None
         self.cache: LocalCache | None = cache  # one the app opened before this existed (a remembered start)
         self.login_requests = 0  # HTTP logins sent, so tests can hold us to Tencent's no-loop rule
-        self.outbox = Outbox(self)
-        self.renewal = TicketRenewal(self, wall_clock)
-        self.inbox = Inbox(self)
-        self.history = HistoryPager(self)  # older messages from the server, when the view asks
-        self._connection = ConnectionLoop(self)
+        # The parts read the session through narrow views (LiveSession, LinkOwner) and report through signals
+        # of their own, which become this controller's: none of them holds the whole controller.
+        self.outbox = Outbox(self, self)
+        self.renewal = TicketRenewal(self, lambda: self._provider, wall_clock)
+        self.inbox = Inbox(self, self)
+        self.history = HistoryPager(self, self)  # older messages from the server, when the view asks
+        self._connection = ConnectionLoop(self, self.inbox, self)
+        self._forward_signals()
         self._wake = WakeDetector(self._on_wake, interval=self.timing.wake_check_interval,
                                   threshold=self.timing.wake_threshold, wall=wall_clock)  # fmt: skip
+
+    def _forward_signals(self) -> None:
+        """The parts' signals, emitted as this controller's (in the order they were before: the UI cannot tell)."""
+        outbox, inbox, link = self.outbox, self.inbox, self._connection
+        for theirs, ours in (
+            (outbox.changed, self.outbox_changed), (outbox.sent, self.message_received),
+            (outbox.failed, self.send_failed), (inbox.message_received, self.message_received),
+            (inbox.conversations_changed, self.conversations_changed), (inbox.login_added, self.login_added),
+            (inbox.login_removed, self.login_removed), (inbox.login_updated, self.login_updated),
+            (link.connecting, self.connecting), (link.connect_failed, self.connect_failed),
+            (link.reconnect_scheduled, self.reconnect_scheduled), (link.kicked_offline, self.kicked_offline),
+            (link.user_sig_expired, self.user_sig_expired),
+        ):  # fmt: skip
+            theirs.connect(ours)
+        inbox.ticket_expiry.connect(self.renewal.note_expiry)
+        inbox.resynced.connect(outbox.flush_soon)
 
     # -- the SDK's getters ----------------------------------------------------------------------
     @property
@@ -128,6 +112,11 @@ class SessionController(QObject):
     @property
     def login_status(self) -> SdkLoginStatus:
         return self._sdk_status
+
+    @property
+    def online(self) -> bool:
+        """Whether the event stream is up (Satori ONLINE)."""
+        return bool(self._login["status"] == LoginStatus.ONLINE)
 
     @property
     def current_login(self) -> dict[str, Any]:

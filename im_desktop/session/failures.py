@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from im_desktop.cache import CacheError
+from im_desktop.local.cache import CacheError
 from im_desktop.protocol.errors import ErrorCode, ImError
 from im_desktop.protocol.tls import certificate_error
 

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
-from im_desktop.cache import LocalCache
+from im_desktop.local.cache import LocalCache
 from im_desktop.protocol.client import Credentials, ProtocolClient
 from im_desktop.protocol.errors import ErrorCode
 from im_desktop.session.failures import as_im_error
 
 if TYPE_CHECKING:
-    from im_desktop.session.controller import SessionController
+    from im_desktop.session.live import LiveSession
 
 __all__ = ["PAGE", "HistoryPager", "OlderPage", "fetch_older"]
 
@@ -77,9 +77,9 @@ class HistoryPager(QObject):
     older_loaded = Signal(str, int, bool)
     older_failed = Signal(str, int, str)
 
-    def __init__(self, controller: SessionController) -> None:
-        super().__init__(controller)
-        self._c = controller
+    def __init__(self, live: LiveSession, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._live = live
         # The server's token for "before this message", kept from the page that ended there: servers without
         # `message.list.from` accept only their own tokens, not message ids.
         self._tokens: dict[str, tuple[str, str]] = {}
@@ -88,22 +88,22 @@ class HistoryPager(QObject):
         """Start loading the page before the message `before_id` (the newest page when empty); False if a
         load for this conversation is already running."""
         name = f"older:{channel_id}"
-        if self._c.tasks.running(name):
+        if self._live.tasks.running(name):
             return False
-        self._c.tasks.spawn(name, self.load_older(channel_id, before_id))
+        self._live.tasks.spawn(name, self.load_older(channel_id, before_id))
         return True
 
     async def load_older(self, channel_id: str, before_id: str) -> int:
         """Load the page and say how it went (older_loaded / older_failed); returns how many were new."""
-        c = self._c
-        cache, creds = c.cache, c.creds
-        if cache is None or creds is None or not c.login_user:
+        live = self._live
+        cache, creds = live.cache, live.creds
+        if cache is None or creds is None or not live.login_user:
             self.older_failed.emit(channel_id, int(ErrorCode.NOT_LOGGED_IN), "Older messages load once online.")
             return 0
         known = self._tokens.get(channel_id)
         token = known[1] if known is not None and known[0] == before_id and before_id else before_id
         try:
-            page = await fetch_older(c.client, creds, cache, channel_id, token)
+            page = await fetch_older(live.client, creds, cache, channel_id, token)
         except Exception as exc:  # whatever it was, the view is told, so it stops waiting for this page
             error = as_im_error(exc)
             assert error is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from im_desktop.cache import LocalCache
+from im_desktop.local.cache import LocalCache
 from im_desktop.protocol.client import Credentials, ProtocolClient
 from im_desktop.protocol.errors import ErrorClass, ErrorCode, ImError
 from im_desktop.protocol.models import check_user_id

@@ -6,14 +6,15 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from im_desktop.cache import CacheError, OutboxItem
+from PySide6.QtCore import QObject, Signal
+
+from im_desktop.local.cache import CacheError, OutboxItem
 from im_desktop.protocol.errors import ErrorCode, ImError
-from im_desktop.protocol.models import LoginStatus
 from im_desktop.session.sync import SendFailure, flush_outbox
 
 if TYPE_CHECKING:
-    from im_desktop.cache import LocalCache
-    from im_desktop.session.controller import SessionController
+    from im_desktop.local.cache import LocalCache
+    from im_desktop.session.live import LiveSession
 
 __all__ = ["Outbox"]
 
@@ -22,19 +23,30 @@ log = logging.getLogger(__name__)
 _TASK = "outbox"
 
 
-class Outbox:
-    """One flush at a time; what is queued while it runs is sent by that same flush."""
+class Outbox(QObject):
+    """One flush at a time; what is queued while it runs is sent by that same flush.
 
-    def __init__(self, controller: SessionController) -> None:
-        self._c = controller
+    Signals (the controller forwards them as its own):
+        changed(int): how many messages wait to be sent.
+        sent(str, object): channel id and a message the server stored.
+        failed(str, str, int, str): channel id, nonce, code and message of a message the server refused.
+    """
+
+    changed = Signal(int)
+    sent = Signal(str, object)
+    failed = Signal(str, str, int, str)
+
+    def __init__(self, live: LiveSession, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._live = live
         self._lock = asyncio.Lock()  # the resync's flush and a send's flush must not send one item twice
         self._dirty = False  # something was queued or retried since the running flush last looked
         self._link_failures = 0  # sends in a row that lost the link while the stream stayed up
 
     def _cache(self) -> LocalCache:
-        if self._c.cache is None:
+        if self._live.cache is None:
             raise ImError(ErrorCode.NOT_LOGGED_IN, "Open an account before writing.")
-        return self._c.cache
+        return self._live.cache
 
     def send(self, channel_id: str, content: str) -> OutboxItem:
         """Queue a message; it is sent now if online, else as soon as the connection is back."""
@@ -59,27 +71,27 @@ class Outbox:
         """The user's "Delete" on a message that was never sent."""
         try:
             if self._cache().drop(nonce):
-                self._c.outbox_changed.emit(self.waiting())
+                self.changed.emit(self.waiting())
         except CacheError as exc:
             raise ImError(ErrorCode.IO_OPERATION_FAILED, str(exc)) from exc
 
     def waiting(self) -> int:
-        cache = self._c.cache
+        cache = self._live.cache
         try:
             return len(cache.pending()) if cache is not None else 0
         except CacheError:
             return 0
 
     def _changed(self) -> None:
-        self._c.outbox_changed.emit(self.waiting())
+        self.changed.emit(self.waiting())
         self.flush_soon()
 
     def flush_soon(self) -> None:
         """Send what waits, if online. A running flush is kept (replace=False) and sees `_dirty`, so nothing
         queued now waits for the next event."""
         self._dirty = True
-        if self._c.current_login["status"] == LoginStatus.ONLINE:
-            self._c.tasks.spawn(_TASK, self.flush(), replace=False)
+        if self._live.online:
+            self._live.tasks.spawn(_TASK, self.flush(), replace=False)
 
     async def flush(self) -> None:
         async with self._lock:
@@ -106,34 +118,34 @@ class Outbox:
             await asyncio.sleep(delay)
             self.flush_soon()
 
-        self._c.tasks.spawn("outbox-retry", later())
+        self._live.tasks.spawn("outbox-retry", later())
 
     async def _flush_once(self) -> ImError | None:
         """One pass over the waiting messages; what stopped it, if the link or the session did."""
-        c = self._c
-        if c.creds is None or c.cache is None:
+        live = self._live
+        creds, cache = live.creds, live.cache
+        if creds is None or cache is None:
             return ImError(ErrorCode.NOT_LOGGED_IN)
-        cache = c.cache
 
         # Each message is reported as it is settled, so the UI shows a failure (with Retry and Delete) while
         # the flush goes on, and a flush cut short (kick, logout) has already said what it settled.
-        def sent(item: OutboxItem, messages: list[dict[str, Any]]) -> None:
+        def on_sent(item: OutboxItem, messages: list[dict[str, Any]]) -> None:
             for message in messages:
-                c.message_received.emit(item.channel_id, message)
-            c.outbox_changed.emit(self.waiting())
+                self.sent.emit(item.channel_id, message)
+            self.changed.emit(self.waiting())
 
-        def failed(failure: SendFailure) -> None:
-            c.outbox_changed.emit(self.waiting())
-            c.send_failed.emit(failure.item.channel_id, failure.item.nonce, int(failure.error.code),
-                               failure.error.message)  # fmt: skip
+        def on_failed(failure: SendFailure) -> None:
+            self.changed.emit(self.waiting())
+            self.failed.emit(failure.item.channel_id, failure.item.nonce, int(failure.error.code),
+                             failure.error.message)  # fmt: skip
 
         try:
-            result = await flush_outbox(c.client, c.creds, cache, sent, c.timing.send_retry_delays, failed)
+            result = await flush_outbox(live.client, creds, cache, on_sent, live.timing.send_retry_delays, on_failed)
         except CacheError as exc:
             log.warning("the outbox could not be read or updated: %s", exc)
             return ImError(ErrorCode.IO_OPERATION_FAILED, str(exc))
         finally:
-            c.outbox_changed.emit(self.waiting())
+            self.changed.emit(self.waiting())
         if result.stopped is not None:
             log.info("sending stopped (%s); the rest waits", result.stopped.code)
         return result.stopped

@@ -7,11 +7,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from im_desktop import usersig
+from im_desktop.protocol import usersig
 from im_desktop.protocol.errors import ImError
 
 if TYPE_CHECKING:
-    from im_desktop.session.controller import SessionController
+    from im_desktop.session.live import LiveSession
+    from im_desktop.session.tickets import TicketProvider
 
 __all__ = ["TicketRenewal"]
 
@@ -27,8 +28,9 @@ class TicketRenewal:
     """The current ticket's expiry and the renewal schedule. It outlives one renewal task (a wake or a new
     login starts another), so the floor holds across them: no path renews faster than `Timing.renew_floor`."""
 
-    def __init__(self, controller: SessionController, wall: Callable[[], float]) -> None:
-        self._c = controller
+    def __init__(self, live: LiveSession, provider: Callable[[], TicketProvider | None],
+                 wall: Callable[[], float]) -> None:  # fmt: skip
+        self._live, self._provider = live, provider
         self._wall = wall
         self.expires_at: int | None = None  # when the current ticket runs out (s since the epoch), if known
         self.lifetime: int | None = None
@@ -54,14 +56,14 @@ class TicketRenewal:
 
     async def renew(self) -> int:
         """Swap a fresh ticket from the provider into the live session (no new login); the new expiry."""
-        c = self._c
-        provider, creds = c.ticket_provider, c.creds
+        live = self._live
+        provider, creds = self._provider(), live.creds
         assert provider is not None
         assert creds is not None
         self.renewals += 1
-        ticket = await provider.ticket(c.client, c.login_user)
+        ticket = await provider.ticket(live.client, live.login_user)
         info = usersig.decode(ticket)
-        session = await c.client.renew(creds.token or "", ticket)
+        session = await live.client.renew(creds.token or "", ticket)
         self.expires_at = plausible_time(session.get("sig_expires_at")) or info.expires_at
         self.lifetime = info.lifetime
         return self.expires_at
@@ -69,21 +71,20 @@ class TicketRenewal:
     def due(self, expires_at: int, lifetime: int | None) -> float:
         """When to renew: `renew_margin` before expiry, but a ticket shorter than twice the margin is renewed
         at half its life (a 60 s ticket with a 300 s margin would otherwise be due before it was issued)."""
-        margin = self._c.timing.renew_margin
+        margin = self._live.timing.renew_margin
         if lifetime is not None and lifetime > 0:
             margin = min(margin, lifetime / 2)
         return expires_at - margin
 
     def _not_before(self) -> float:
-        timing = self._c.timing
+        timing = self._live.timing
         if not self._failures:
             return self.last_attempt + timing.renew_floor
         backoff: float = timing.renew_floor * 2.0 ** (self._failures - 1)
         return self.last_attempt + min(backoff, timing.renew_backoff_cap)
 
     async def run(self) -> None:
-        c = self._c
-        while (expires := self.expires_at) is not None and c.creds is not None:
+        while (expires := self.expires_at) is not None and self._live.creds is not None:
             if self._failing != expires:
                 self._failures, self._failing = 0, None
             await self._sleep_until(max(self.due(expires, self.lifetime), self._not_before()))
@@ -106,4 +107,4 @@ class TicketRenewal:
     async def _sleep_until(self, due: float) -> None:
         # Short steps against the wall clock: a monotonic timer would oversleep a suspend.
         while (left := due - self._wall()) > 0:  # noqa: ASYNC110 - the wall clock has no event to wait for
-            await asyncio.sleep(min(left, self._c.timing.renew_check_interval))
+            await asyncio.sleep(min(left, self._live.timing.renew_check_interval))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from im_desktop.cache import LocalCache, OutboxItem
+from im_desktop.local.cache import LocalCache, OutboxItem
 from im_desktop.protocol.client import Credentials, ProtocolClient
 from im_desktop.protocol.elements import escape
 from im_desktop.protocol.errors import ErrorClass, ErrorCode, ImError

@@ -12,7 +12,7 @@ from im_desktop.protocol.errors import ErrorCode
 from im_desktop.session.backoff import Backoff
 
 if TYPE_CHECKING:
-    from im_desktop.settings import ServerProfileSettings
+    from im_desktop.local.settings import ServerProfileSettings
 
 __all__ = ["SdkLoginStatus", "ServerProfile", "Timing", "known_code", "log_steps"]
 

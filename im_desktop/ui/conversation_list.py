@@ -18,7 +18,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from im_desktop.cache import Conversation
+from im_desktop.local.cache import Conversation
 from im_desktop.ui.plain import SHORT, shown
 from im_desktop.ui.rich_text import message_text
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from im_desktop.cache import CachedMessage, Conversation, OutboxItem
+from im_desktop.local.cache import CachedMessage, Conversation, OutboxItem
 from im_desktop.ui.composer import Composer
 from im_desktop.ui.conversation_list import CHANNEL_ROLE, ConversationDelegate, ConversationModel
 from im_desktop.ui.message_model import FAILED, HistorySource, ListSource, MessageModel

@@ -17,7 +17,7 @@ from PySide6.QtCore import (
     Qt,
 )
 
-from im_desktop.cache import CachedMessage, OutboxItem
+from im_desktop.local.cache import CachedMessage, OutboxItem
 from im_desktop.ui.messages import describe_error
 from im_desktop.ui.plain import SHORT, shown
 from im_desktop.ui.rich_text import MESSAGE_CHARS, message_text

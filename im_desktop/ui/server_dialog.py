@@ -22,9 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from im_desktop.protocol.proxy import check_proxy
+from im_desktop.local.address_rules import check_proxy, plaintext_remote
 from im_desktop.protocol.tls import read_ca_file
-from im_desktop.protocol.transport import plaintext_remote
 from im_desktop.ui.plain import plain_label
 from im_desktop.ui.theme import mark_error
 

@@ -9,7 +9,7 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
-from im_desktop.settings import THEMES
+from im_desktop.local.settings import THEMES
 
 __all__ = ["THEMES", "ThemeKeeper", "contrast", "dark_palette", "error_color", "is_dark", "light_palette",
            "mark_error"]  # fmt: skip

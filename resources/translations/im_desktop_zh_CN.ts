@@ -95,6 +95,13 @@
     </message>
   </context>
   <context>
+    <name>Conversations</name>
+    <message>
+      <source>Only web (http, https) and e-mail links can be opened.</source>
+      <translation>只能打开网页（http、https）和电子邮件链接。</translation>
+    </message>
+  </context>
+  <context>
     <name>DesktopApp</name>
     <message>
       <source>The built-in server could not start: {reason}</source>

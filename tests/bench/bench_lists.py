@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE.parents[1]))  # run as a script: make the `tests` pa
 
 import psutil  # noqa: E402
 
-from im_desktop.cache import LocalCache  # noqa: E402
+from im_desktop.local.cache import LocalCache  # noqa: E402
 from tests.bench.stats import summary  # noqa: E402
 
 RESULTS_FILE = HERE / "results" / "lists.json"

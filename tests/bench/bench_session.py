@@ -28,7 +28,7 @@ import qasync  # noqa: E402
 from PySide6.QtCore import SignalInstance  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from im_desktop.credentials import CredentialStore  # noqa: E402
+from im_desktop.local.credentials import CredentialStore  # noqa: E402
 from im_desktop.protocol.client import ProtocolClient  # noqa: E402
 from im_desktop.protocol.models import LoginStatus  # noqa: E402
 from im_desktop.session.controller import SessionController  # noqa: E402

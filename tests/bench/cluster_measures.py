@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from im_desktop import usersig
+from im_desktop.protocol import usersig
 from tests.bench import clusterload, wsload
 from tests.bench.bench_server import ServerUnderTest
 from tests.server.support import SDKAPPID, SECRET_KEY

@@ -179,7 +179,7 @@ async def hold_child(config: dict[str, Any], commands: asyncio.StreamReader) -> 
 # -- the app's own client -------------------------------------------------------------------------
 async def controllers_child(config: dict[str, Any], commands: asyncio.StreamReader) -> None:
     """SessionControllers logged in through the balancer; report ONLINE/offline moments and what they received."""
-    from im_desktop.credentials import CredentialStore
+    from im_desktop.local.credentials import CredentialStore
     from im_desktop.protocol.models import LoginStatus
     from im_desktop.session.controller import SessionController
     from im_desktop.session.tickets import SandboxTickets

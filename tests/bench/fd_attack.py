@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 import psutil
 
-from im_desktop import usersig
+from im_desktop.protocol import usersig
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # run as a script: make the `tests` package importable

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from im_desktop.cache import CachedMessage, CacheError, Conversation, LocalCache, OutboxItem
+from im_desktop.local.cache import CachedMessage, CacheError, Conversation, LocalCache, OutboxItem
 from im_desktop.protocol.elements import to_plain_text
 from im_desktop.ui.plain import SHORT, plain_label, shown
 

@@ -11,8 +11,9 @@ from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QAbstractItemView, QAbstractSlider, QApplication, QListWidget, QMainWindow
 
-from im_desktop.cache import LocalCache
-from im_desktop.conversations import Conversations
+from im_desktop.desktop.conversations import Conversations
+from im_desktop.local.cache import LocalCache
+from im_desktop.session.current import CurrentSession
 from im_desktop.session.sync import store_event_message
 from im_desktop.ui.main_window import MainWindow
 from im_desktop.ui.message_view import MessageView
@@ -76,8 +77,9 @@ class Driver:
         if impl == "new":
             window = MainWindow()
             window.set_user(OWN)
-            conversations = Conversations(window, None, lambda: cast(Any, self.controller))
-            conversations.watch(cast(Any, self.controller))
+            session = CurrentSession()
+            conversations = Conversations(window, None, session)
+            session.replace(cast(Any, self.controller))
             self.window, self.view, self._open = window, window.history, conversations.open
             self._refresh = conversations.refresh
         else:

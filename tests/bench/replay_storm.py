@@ -20,7 +20,7 @@ import aiohttp
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # run as a script: make the `tests` package importable
-from im_desktop import usersig  # noqa: E402
+from im_desktop.protocol import usersig  # noqa: E402
 from im_desktop.server.store import LOBBY_CHANNEL, MessageRow  # noqa: E402
 from tests.bench import wsload  # noqa: E402
 

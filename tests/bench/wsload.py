@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from im_desktop import usersig
+from im_desktop.protocol import usersig
 
 OP_EVENT, OP_PING, OP_PONG, OP_IDENTIFY, OP_READY = 0, 1, 2, 3, 4
 PING_FRAME = json.dumps({"op": OP_PING, "body": {}})

@@ -28,7 +28,7 @@ import httpx
 import psutil
 import pytest
 
-from im_desktop.settings import AppPaths, load_settings, save_settings
+from im_desktop.local.settings import AppPaths, load_settings, save_settings
 from tests.e2e.a11y import A11yBus, Element, Gone, a11y_bus_available
 from tests.secret_service import private_secret_service
 

@@ -26,7 +26,7 @@ import psutil
 import pytest
 import secretstorage
 
-from im_desktop import usersig
+from im_desktop.protocol import usersig
 from im_desktop.protocol.errors import ImError
 from tests.e2e.desktop import (
     AppProcess,

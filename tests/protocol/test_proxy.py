@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from im_desktop.local.address_rules import DIRECT, SYSTEM_PROXY, check_proxy
 from im_desktop.protocol.client import ProtocolClient
-from im_desktop.protocol.proxy import DIRECT, SYSTEM_PROXY, check_proxy
 
 
 @pytest.mark.parametrize(

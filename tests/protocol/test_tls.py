@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from im_desktop.local.address_rules import is_loopback_host, plaintext_remote
 from im_desktop.protocol.client import Credentials, ProtocolClient
 from im_desktop.protocol.errors import ErrorClass, ErrorCode, ImError, detail_of
 from im_desktop.protocol.events import Ready, StreamEnd
 from im_desktop.protocol.tls import MAX_CA_FILE_BYTES, certificate_error, read_ca_file
-from im_desktop.protocol.transport import check_transport, is_loopback_host, plaintext_remote
+from im_desktop.protocol.transport import check_transport
 from tests.server.support import RunningServer, running_server
 from tests.tls_support import Issued, Pki, Recorder, https
 

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from im_desktop import usersig
+from im_desktop.protocol import usersig
 from im_desktop.server.app import SERVICE_KEY, serve
 from im_desktop.server.config import Keys, ServerConfig
 from im_desktop.server.sessions import SessionService

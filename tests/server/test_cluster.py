@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from im_desktop import usersig
+from im_desktop.protocol import usersig
 from im_desktop.protocol.errors import ErrorCode
 from tests.server.cluster import OPERATOR_KEY, require_parts, server_nodes
 from tests.server.haproxy import haproxy

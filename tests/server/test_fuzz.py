@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from im_desktop import usersig
+from im_desktop.protocol import usersig
 from tests.clocks import FakeClock
 from tests.server.rawhttp import raw_request
 from tests.server.support import ADMIN_KEY, SDKAPPID, SECRET_KEY, RunningServer, running_server

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from im_desktop import usersig
+from im_desktop.protocol import usersig
 from im_desktop.protocol.models import CloseCode
 from tests.server.support import SDKAPPID, RunningServer, running_server
 

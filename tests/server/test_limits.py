@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from im_desktop import usersig
+from im_desktop.protocol import usersig
 from im_desktop.server.limits import Limits, plan_limits
 from tests.bench.fd_attack import run_fd_attack
 from tests.server.support import ADMIN_KEY, SDKAPPID, SECRET_KEY, EventSocket, RunningServer, running_server

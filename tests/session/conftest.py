@@ -11,7 +11,7 @@ import pytest
 import qasync
 from PySide6.QtWidgets import QApplication
 
-from im_desktop.credentials import CredentialStore
+from im_desktop.local.credentials import CredentialStore
 from im_desktop.session.backoff import Backoff
 from im_desktop.session.controller import SessionController
 from im_desktop.session.types import ServerProfile, Timing

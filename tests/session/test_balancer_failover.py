@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from im_desktop import usersig
+from im_desktop.protocol import usersig
 from im_desktop.protocol.models import LoginStatus
 from im_desktop.session.tickets import SandboxTickets
 from tests.server.cluster import OPERATOR_KEY, Node, require_parts, server_nodes, stoppable_pg

@@ -224,7 +224,7 @@ async def test_business_server_tickets_log_in_and_a_wrong_password_stops(tmp_pat
     """The app's own business server: checks the password, then signs a UserSig with the IM server's key."""
     from aiohttp import web
 
-    from im_desktop import usersig
+    from im_desktop.protocol import usersig
     from im_desktop.session.tickets import BusinessServerTickets
     from tests.server.support import serve_app
 

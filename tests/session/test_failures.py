@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from im_desktop.cache import CacheError
+from im_desktop.local.cache import CacheError
 from im_desktop.protocol.client import MAX_REPLY_BYTES, ProtocolClient
 from im_desktop.protocol.errors import ErrorCode, ImError
 from im_desktop.protocol.models import LoginStatus

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from im_desktop.cache import LocalCache
+from im_desktop.local.cache import LocalCache
 from im_desktop.protocol.errors import ErrorCode, ImError
 from im_desktop.protocol.models import LoginStatus
 from im_desktop.session.controller import SessionController

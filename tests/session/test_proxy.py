@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from im_desktop.credentials import CredentialStore
+from im_desktop.local.address_rules import DIRECT, SYSTEM_PROXY
+from im_desktop.local.credentials import CredentialStore
 from im_desktop.protocol.errors import ErrorCode, ImError
 from im_desktop.protocol.models import LoginStatus
-from im_desktop.protocol.proxy import DIRECT, SYSTEM_PROXY
 from im_desktop.session.backoff import Backoff
 from im_desktop.session.controller import SessionController
 from im_desktop.session.tickets import SandboxTickets

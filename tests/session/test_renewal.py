@@ -80,10 +80,10 @@ async def test_a_source_that_gives_the_same_ticket_backs_off(tmp_path: Path) -> 
 
 
 def test_the_renewal_is_due_before_expiry_by_the_margin_or_half_the_life() -> None:
-    class _Controller:
+    class _Live:
         timing = Timing(renew_margin=300.0)
 
-    renewal = TicketRenewal(_Controller(), lambda: 0.0)  # type: ignore[arg-type]
+    renewal = TicketRenewal(_Live(), lambda: None, lambda: 0.0)  # type: ignore[arg-type]
     assert renewal.due(10_000, 86_400) == 9_700  # a day-long ticket: 300 s before its end
     assert renewal.due(10_000, 120) == 9_940  # a two-minute ticket: half-way
     assert renewal.due(10_000, None) == 9_700  # unknown lifetime: the margin

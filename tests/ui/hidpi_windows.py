@@ -25,7 +25,7 @@ def main(language: str) -> None:
 
     with tempfile.TemporaryDirectory() as cache:
         install_language(app, Path(cache), language)
-        fit = FitOnShow()  # as im_desktop.preferences does for the two main windows and the Settings dialog
+        fit = FitOnShow()  # as im_desktop.desktop.preferences does for the two main windows and the Settings dialog
         login = LoginWindow()
         login.set_profiles([ProfileChoice("sandbox", "Built-in sandbox", ("sandbox",), "sandbox"),
                             ProfileChoice("work", "Work", ("password", "usersig"), "password")], "work")  # fmt: skip

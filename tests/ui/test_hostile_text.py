@@ -18,7 +18,7 @@ from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QLabel, QWidget
 from pytestqt.qtbot import QtBot
 
-from im_desktop.cache import CachedMessage, Conversation, OutboxItem
+from im_desktop.local.cache import CachedMessage, Conversation, OutboxItem
 from im_desktop.ui.dialogs import KickedDialog
 from im_desktop.ui.login_window import LoginWindow
 from im_desktop.ui.main_window import MainWindow

@@ -6,7 +6,7 @@ from PySide6.QtCore import QDate, QDateTime, QLocale, Qt, QTime
 from PySide6.QtGui import QKeySequence
 from pytestqt.qtbot import QtBot
 
-from im_desktop.cache import CachedMessage, Conversation, OutboxItem
+from im_desktop.local.cache import CachedMessage, Conversation, OutboxItem
 from im_desktop.protocol.models import LoginStatus
 from im_desktop.ui.main_window import MainWindow
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from im_desktop.cache import CachedMessage, LocalCache, OutboxItem
-from im_desktop.conversations import CachedHistory
+from im_desktop.desktop.conversations import CachedHistory
+from im_desktop.local.cache import CachedMessage, LocalCache, OutboxItem
 from im_desktop.ui.message_model import FAILED, MAX_ROWS, MESSAGE, PAGE, PENDING, ListSource, MessageModel
 
 TOTAL = 3000

@@ -13,8 +13,8 @@ from PySide6.QtGui import QAccessible, QTextDocument, QWheelEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from im_desktop.cache import CachedMessage, LocalCache
-from im_desktop.conversations import CachedHistory
+from im_desktop.desktop.conversations import CachedHistory
+from im_desktop.local.cache import CachedMessage, LocalCache
 from im_desktop.ui import message_view
 from im_desktop.ui.main_window import MainWindow
 from im_desktop.ui.message_model import MAX_ROWS, ListSource

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox
 from pytestqt.qtbot import QtBot
 
-from im_desktop.settings import LANGUAGES, THEMES
+from im_desktop.local.settings import LANGUAGES, THEMES
 from im_desktop.ui.settings_dialog import SettingsChoice, SettingsDialog
 
 DEFAULTS = SettingsChoice(start_at_login=False, start_hidden=False, notifications=True, language="system",

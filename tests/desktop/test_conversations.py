@@ -11,12 +11,12 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from im_desktop.app import DesktopApp
+from im_desktop.desktop.app import DesktopApp
 from im_desktop.ui.main_window import MainWindow
 from im_desktop.ui.new_conversation import NewConversationDialog
+from tests.desktop.test_app import alice_online, controller_of, direct, open_dialog, world
 from tests.qt_loop import run, until
 from tests.server.support import Session
-from tests.test_app import alice_online, controller_of, direct, open_dialog, world
 
 pytestmark = pytest.mark.slow
 

@@ -10,18 +10,18 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from im_desktop.app import DesktopApp
-from im_desktop.autostart import AUTOSTART_ID
-from im_desktop.protocol.proxy import DIRECT
-from im_desktop.settings import AppPaths, ServerProfileSettings, Settings, load_settings
+from im_desktop.desktop.app import DesktopApp
+from im_desktop.local.address_rules import DIRECT
+from im_desktop.local.autostart import AUTOSTART_ID
+from im_desktop.local.settings import AppPaths, ServerProfileSettings, Settings, load_settings
 from im_desktop.ui.login_window import LoginRequest
 from im_desktop.ui.settings_dialog import SettingsDialog
 from im_desktop.ui.theme import is_dark
 from im_desktop.ui.tray import TrayIcon
+from tests.desktop.test_app import controller_of, desktop_app, online, world
 from tests.qt_loop import run, until
 from tests.session.keyrings import MemoryKeyring
 from tests.session.loopback_proxy import loopback_proxy
-from tests.test_app import controller_of, desktop_app, online, world
 
 pytestmark = pytest.mark.slow
 

@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject
 
-from im_desktop.cache import CachedMessage, CacheError, LocalCache
+from im_desktop.local.cache import CachedMessage, CacheError, LocalCache
 from im_desktop.protocol.errors import ImError
 from im_desktop.ui.link_dialog import ask_to_open
 from im_desktop.ui.new_conversation import ask_user_id
 
 if TYPE_CHECKING:
     from im_desktop.session.controller import SessionController
+    from im_desktop.session.current import CurrentSession
     from im_desktop.ui.main_window import MainWindow
     from im_desktop.ui.tray import TrayIcon
 
@@ -50,27 +51,26 @@ class CachedHistory:
 
 
 class Conversations(QObject):
-    """Reads the current controller's cache (it keeps none of its own) and fills the main window and the
-    tray badge; sends, retries and deletes through the controller. A failure is said in the status bar,
-    never raised inside a Qt slot."""
+    """Reads the current session's cache (it keeps none of its own) and fills the main window and the
+    tray badge; sends, retries and deletes through the current controller. A failure is said in the status
+    bar, never raised inside a Qt slot."""
 
-    def __init__(self, window: MainWindow, tray: TrayIcon | None,
-                 controller: Callable[[], SessionController | None], spawn: Spawn | None = None,
-                 early_cache: Callable[[], LocalCache | None] = lambda: None) -> None:  # fmt: skip
+    def __init__(self, window: MainWindow, tray: TrayIcon | None, session: CurrentSession,
+                 spawn: Spawn | None = None) -> None:  # fmt: skip
         super().__init__()
-        self._window, self._tray, self._controller = window, tray, controller
-        self._early_cache = early_cache  # a remembered start shows the cache before the controller exists
+        self._window, self._tray, self._session = window, tray, session
         if spawn is not None:  # the app's task supervisor: these wait on a dialog and on the server
             window.new_conversation_requested.connect(lambda: spawn("new-conversation", self.start_new()))
             window.message_user_requested.connect(lambda user_id: spawn("message-user", self.message(user_id)))
         window.conversation_selected.connect(self.open)
-        window.send_requested.connect(lambda channel_id, text: self._act("send_message", channel_id, text))
-        window.resend_requested.connect(lambda nonce: self._act("retry_message", nonce))
-        window.discard_requested.connect(lambda nonce: self._act("delete_message", nonce))
+        window.send_requested.connect(self.send)
+        window.resend_requested.connect(self.retry)
+        window.discard_requested.connect(self.discard)
         window.older_requested.connect(self._load_older)
         window.link_activated.connect(self.open_link)
+        session.changed.connect(self._follow)
 
-    def watch(self, controller: SessionController) -> None:
+    def _follow(self, controller: SessionController) -> None:
         """Follow a new controller's changes (each profile has its own)."""
         controller.message_received.connect(self._window.on_message)
         controller.message_received.connect(lambda *_: self.refresh())
@@ -82,25 +82,39 @@ class Conversations(QObject):
     def _notice(self, text: str) -> None:
         self._window.connection_bar.showMessage(text, _NOTICE_MS)
 
-    def _act(self, action: str, *args: str) -> None:
-        controller = self._controller()
-        if controller is None:
-            return
+    def _done(self, action: Callable[[], object]) -> bool:
+        """Run what the person asked of the session; a refusal is said in the status bar, never raised here."""
         try:
-            getattr(controller, action)(*args)
+            action()
         except ImError as exc:
             self._notice(exc.message)
-            return
-        if action == "send_message":
-            self.open(args[0])
+            return False
+        return True
+
+    def send(self, channel_id: str, text: str) -> None:
+        controller = self._session.controller
+        if controller is not None and self._done(lambda: controller.send_message(channel_id, text)):
+            self.open(channel_id)
+
+    def retry(self, nonce: str) -> None:
+        """A failed message's Retry."""
+        controller = self._session.controller
+        if controller is not None:
+            self._done(lambda: controller.retry_message(nonce))
+
+    def discard(self, nonce: str) -> None:
+        """A failed message's Delete."""
+        controller = self._session.controller
+        if controller is not None:
+            self._done(lambda: controller.delete_message(nonce))
 
     def open(self, channel_id: str) -> None:
-        cache = self._cache()
+        cache = self._session.cache
         if cache is None:
             return
         try:  # read marks are Attention's: a conversation opened in a hidden or unfocused window is not read
             unread = next((c.unread for c in cache.conversations() if c.channel_id == channel_id), 0)
-            source = CachedHistory(cache, channel_id, self._cache, self._notice)
+            source = CachedHistory(cache, channel_id, lambda: self._session.cache, self._notice)
             self._window.open_history(channel_id, source, cache.outbox(), unread=unread)
         except CacheError as exc:
             self._notice(str(exc))
@@ -114,7 +128,7 @@ class Conversations(QObject):
 
     async def message(self, user_id: str) -> None:
         """Open the direct conversation with `user_id` (made on the server if need be), ready to write in."""
-        controller = self._controller()
+        controller = self._session.controller
         if controller is None:
             return
         try:
@@ -122,17 +136,13 @@ class Conversations(QObject):
         except (ImError, CacheError) as exc:
             self._notice(exc.message if isinstance(exc, ImError) else str(exc))
             return
-        if controller is self._controller():  # not another account by now
+        if controller is self._session.controller:  # not another account by now
             self.open(channel_id)
             self._window.composer.setFocus()
 
-    def _cache(self) -> LocalCache | None:
-        controller = self._controller()
-        return controller.cache if controller is not None else self._early_cache()
-
     def _load_older(self, channel_id: str, before_id: str) -> None:
         """The open conversation was scrolled past the cache: the server's page before it, into the cache."""
-        controller = self._controller()
+        controller = self._session.controller
         if controller is None:
             self._window.on_older_failed(channel_id)
             return
@@ -148,7 +158,7 @@ class Conversations(QObject):
             self._notice(self.tr("Only web (http, https) and e-mail links can be opened."))
 
     def refresh_outbox(self) -> None:
-        cache = self._cache()
+        cache = self._session.cache
         try:
             if cache is not None:
                 self._window.set_outbox(cache.outbox())
@@ -156,7 +166,7 @@ class Conversations(QObject):
             self._notice(str(exc))
 
     def refresh(self) -> None:
-        cache = self._cache()
+        cache = self._session.cache
         if cache is None:
             return
         try:

@@ -15,9 +15,9 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from im_desktop import __version__
-from im_desktop.logging_setup import setup_logging
-from im_desktop.sandbox import SandboxServer
-from im_desktop.settings import SANDBOX, AppPaths, load_settings
+from im_desktop.desktop.sandbox import SandboxServer
+from im_desktop.local.logging_setup import setup_logging
+from im_desktop.local.settings import SANDBOX, AppPaths, load_settings
 from im_desktop.ui.display_watch import DisplayWatch
 from im_desktop.ui.resources import icons_dir, install_language
 from im_desktop.ui.signal_wakeup import SignalWakeup
@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _skip_unused_extras()
     options = _parse(sys.argv[1:] if argv is None else argv)
     if options.self_test:  # touches no settings, cache or log of the user's
-        from im_desktop.self_test import main as self_test
+        from im_desktop.desktop.self_test import main as self_test
 
         return self_test()
     paths = AppPaths.resolve(options.home)
@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox = SandboxServer.for_paths(paths)
     if settings.profile().kind == SANDBOX:
         sandbox.launch()  # forked first: the server boots (~0.3 s) while this process imports and shows a window
-    from im_desktop.app import DesktopApp  # the composition root's imports overlap the server's boot
+    from im_desktop.desktop.app import DesktopApp  # the composition root's imports overlap the server's boot
 
     # Before any window exists: the language is read once per start (the dialog says a change needs a restart).
     install_language(app, paths.cache / "translations", settings.language)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from im_desktop.private_files import ensure_private_file, private_dir
+from im_desktop.local.private_files import ensure_private_file, private_dir
 
 __all__ = ["CacheError", "CachedMessage", "Conversation", "LocalCache", "OutboxItem", "cache_path"]
 

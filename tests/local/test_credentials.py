@@ -11,7 +11,7 @@ import keyring.core
 import keyring.errors
 import pytest
 
-from im_desktop.credentials import CHUNK_CHARS, SERVICE, CredentialStore, CredentialStoreUnavailable
+from im_desktop.local.credentials import CHUNK_CHARS, SERVICE, CredentialStore, CredentialStoreUnavailable
 from tests.secret_service import private_secret_service
 from tests.session.keyrings import MemoryKeyring, ThreadNotingKeyring
 

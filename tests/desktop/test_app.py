@@ -23,11 +23,11 @@ from PySide6.QtNetwork import QNetworkInformation
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel
 
-from im_desktop.app import DesktopApp
-from im_desktop.credentials import SERVICE, CredentialStore
+from im_desktop.desktop.app import DesktopApp
+from im_desktop.local.credentials import SERVICE, CredentialStore
+from im_desktop.local.settings import AppPaths, ServerProfileSettings, Settings, save_settings
 from im_desktop.protocol.models import LoginStatus
 from im_desktop.session.types import SdkLoginStatus
-from im_desktop.settings import AppPaths, ServerProfileSettings, Settings, save_settings
 from im_desktop.ui.dialogs import KickedDialog, TicketDialog
 from im_desktop.ui.link_dialog import LinkDialog
 from im_desktop.ui.login_window import LoginRequest

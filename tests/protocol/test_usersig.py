@@ -10,7 +10,7 @@ import zlib
 import pytest
 import TLSSigAPIv2
 
-from im_desktop import usersig
+from im_desktop.protocol import usersig
 from im_desktop.protocol.errors import ErrorCode, ImError
 
 KEY = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"

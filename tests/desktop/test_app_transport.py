@@ -8,10 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from im_desktop.settings import SANDBOX, ServerProfileSettings, Settings
+from im_desktop.local.settings import SANDBOX, ServerProfileSettings, Settings
+from tests.desktop.test_app import desktop_app
 from tests.qt_loop import run, until
 from tests.session.keyrings import MemoryKeyring
-from tests.test_app import desktop_app
 from tests.tls_support import Recorder
 
 pytestmark = pytest.mark.slow

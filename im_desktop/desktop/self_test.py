@@ -118,9 +118,9 @@ def _translations() -> str:
 
 
 async def _log_in() -> str:
-    from im_desktop.credentials import CredentialStore
+    from im_desktop.desktop.sandbox import SandboxServer
+    from im_desktop.local.credentials import CredentialStore
     from im_desktop.protocol.models import LoginStatus
-    from im_desktop.sandbox import SandboxServer
     from im_desktop.session.controller import SessionController
     from im_desktop.session.tickets import SandboxTickets
     from im_desktop.session.types import ServerProfile

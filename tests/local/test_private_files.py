@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from im_desktop.private_files import read_regular_file, replace_file
+from im_desktop.local.private_files import read_regular_file, replace_file
 
 
 def test_a_failed_replace_leaves_the_old_file_and_no_temporary_one(tmp_path: Path) -> None:

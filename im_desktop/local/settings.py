@@ -12,12 +12,11 @@ from typing import Any
 
 import platformdirs
 
-from im_desktop.private_files import private_dir, replace_file
-from im_desktop.protocol.proxy import DIRECT, SYSTEM_PROXY, check_proxy
-from im_desktop.protocol.transport import plaintext_remote
+from im_desktop.local.address_rules import DIRECT, SYSTEM_PROXY, check_proxy, plaintext_remote
+from im_desktop.local.private_files import private_dir, replace_file
 
-__all__ = ["LANGUAGES", "SANDBOX", "THEMES", "AppPaths", "ServerProfileSettings", "Settings", "load_settings",
-           "save_settings"]  # fmt: skip
+__all__ = ["LANGUAGES", "SANDBOX", "THEMES", "AppPaths", "ServerProfileSettings", "Settings", "SettingsFile",
+           "load_settings", "save_settings"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -174,3 +173,16 @@ def save_settings(path: Path, settings: Settings) -> None:
     private_dir(path.parent)
     doc: dict[str, Any] = asdict(settings)
     replace_file(path, json.dumps(doc, indent=2).encode("utf-8"))
+
+
+class SettingsFile:
+    """The settings in force and the file that keeps them. The app's parts read `current` when they need it and
+    save a changed copy through `save`, so none of them holds a stale copy of its own."""
+
+    def __init__(self, path: Path, settings: Settings | None = None) -> None:
+        self.path = path
+        self.current = settings if settings is not None else load_settings(path)
+
+    def save(self, settings: Settings) -> None:
+        self.current = settings
+        save_settings(self.path, settings)

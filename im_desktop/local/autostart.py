@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Protocol
 
-from im_desktop.private_files import private_dir, replace_file
+from im_desktop.local.private_files import private_dir, replace_file
 
 __all__ = ["AUTOSTART_ID", "Autostart", "LaunchAgent", "RunKey", "XdgAutostart", "for_this_system", "launch_command"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from im_desktop.cache import CacheError, LocalCache, OutboxItem
+from im_desktop.local.cache import CacheError, LocalCache, OutboxItem
 
 
 def _message(mid: str, at: int, text: str, user: str = "bob") -> dict[str, object]:

@@ -16,69 +16,91 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QApplication
 
-from im_desktop.attention import Attention
-from im_desktop.cache import CacheError, LocalCache, cache_path
-from im_desktop.conversations import Conversations
-from im_desktop.preferences import Preferences
+from im_desktop.desktop.attention import Attention
+from im_desktop.desktop.conversations import Conversations
+from im_desktop.desktop.preferences import Preferences
+from im_desktop.desktop.reauth import Reauth
+from im_desktop.desktop.sandbox import SandboxServer
+from im_desktop.desktop.ticket_source import provider_for
+from im_desktop.desktop.tray_status import TrayStatus
+from im_desktop.local.autostart import Autostart, for_this_system, launch_command
+from im_desktop.local.cache import CacheError, LocalCache, cache_path
+from im_desktop.local.settings import SANDBOX, AppPaths, ServerProfileSettings, Settings, SettingsFile
 from im_desktop.protocol.errors import ImError
 from im_desktop.protocol.models import LoginStatus, check_user_id
-from im_desktop.sandbox import SandboxServer
+from im_desktop.session.current import CurrentSession
 from im_desktop.session.failures import as_im_error
 from im_desktop.session.supervisor import TaskSupervisor
-from im_desktop.settings import SANDBOX, AppPaths, ServerProfileSettings, Settings, load_settings, save_settings
-from im_desktop.ticket_source import provider_for
-from im_desktop.ui.dialogs import KICK_LOGIN_AGAIN, KICK_QUIT, KickedDialog, TicketDialog
 from im_desktop.ui.login_window import LoginRequest, LoginWindow, ProfileChoice
 from im_desktop.ui.main_window import MainWindow
 from im_desktop.ui.network_watch import NetworkWatch
 from im_desktop.ui.notifications import Notifier
 from im_desktop.ui.qt_async import await_dialog
 from im_desktop.ui.resources import icons_dir
+from im_desktop.ui.screen_fit import FitOnShow
 from im_desktop.ui.server_dialog import ServerDialog, profile_title
+from im_desktop.ui.theme import ThemeKeeper
 from im_desktop.ui.tray import TrayIcon
 
 if TYPE_CHECKING:
-    from im_desktop.credentials import CredentialStore
+    from im_desktop.local.credentials import CredentialStore
     from im_desktop.session.controller import SessionController
 
 __all__ = ["DesktopApp"]
 
 log = logging.getLogger(__name__)
 
-_TRAY_STATE = {LoginStatus.ONLINE: "online", LoginStatus.CONNECT: "connecting", LoginStatus.RECONNECT: "connecting",
-               LoginStatus.DISCONNECT: "connecting", LoginStatus.OFFLINE: "offline"}  # fmt: skip
-
 
 class DesktopApp(QObject):
-    """Owns every long-lived object; the views never see the controller, only these connections."""
+    """Owns every long-lived object; the views never see the controller, only these connections. Who is logged
+    in, and how, is the controller's alone (`session.controller`); nothing here keeps a copy."""
 
     def __init__(self, app: QApplication, paths: AppPaths, options: argparse.Namespace, *,
                  credentials: CredentialStore | None = None, sandbox: SandboxServer | None = None,
-                 settings: Settings | None = None) -> None:  # fmt: skip
+                 settings: Settings | None = None, autostart: Autostart | None = None) -> None:  # fmt: skip
         super().__init__()
         self.app, self.paths, self.options = app, paths, options
-        self.settings = settings or load_settings(paths.settings_file)  # launch.py has read them already
+        self.settings_file = SettingsFile(paths.settings_file, settings)  # launch.py has read them already
         self.tasks = TaskSupervisor()
         self._credentials = credentials  # the OS keyring unless given (tests give a keyring of their own)
         self.sandbox = sandbox or SandboxServer.for_paths(paths)  # launch.py may have forked it already
+        self.session = CurrentSession(self)
         self.login_window = LoginWindow()
         self.main_window = MainWindow()
         self.tray = TrayIcon(icons_dir()) if TrayIcon.available() else None
         self.main_window.keep_in_tray = self.tray is not None
-        self.controller: SessionController | None = None
         self.network = NetworkWatch(self)
-        self._early_cache: LocalCache | None = None  # a remembered start's cache, until the controller takes it
-        self.conversations = Conversations(self.main_window, self.tray, lambda: self.controller, self.spawn,
-                                           lambda: self._early_cache)  # fmt: skip
         self.notifier = Notifier(self.tray.tray_icon if self.tray is not None else None, self)
-        self.attention = Attention(self.main_window, self.conversations, self.notifier, lambda: self.controller,
+        # Attention before Conversations: it connects to each new controller first (see attention.py).
+        self.attention = Attention(self.main_window, self.notifier, self.session,
                                    lambda: self.settings.notifications)  # fmt: skip
+        self.conversations = Conversations(self.main_window, self.tray, self.session, self.spawn)
+        self.tray_status = TrayStatus(self.tray, self.session, self) if self.tray is not None else None
+        self.session.changed.connect(self._follow)
         self._quit = asyncio.Event()
         self._switching = asyncio.Lock()  # one profile switch at a time, and logins wait for it
         self._server_ready = asyncio.Event()
         self._server_problem = ""  # why the sandbox server could not start, while it cannot
+        fit = FitOnShow(self)  # windows that fit the screen they are shown on
+        fit.watch(self.login_window, self.main_window)
+        theme = ThemeKeeper(app, self)
+        theme.apply(self.settings.theme)
+        autostart = autostart or for_this_system(launch_command(getattr(options, "home", None)))
+        self.preferences = Preferences(self.settings_file, autostart, theme, fit, self.main_window,
+                                       has_tray=self.tray is not None, parent=self)  # fmt: skip
+        self.reauth = Reauth(self.session, self.main_window, self.settings_file, show_login=self._show_login,
+                             login=self._login, logout=self._logout, quit_app=self.quit,
+                             raise_window=self._raise_window)  # fmt: skip
         self._wire_views()
-        self.preferences = Preferences(self)  # the theme, windows that fit the screen, "Settings…"
+
+    @property
+    def settings(self) -> Settings:
+        return self.settings_file.current
+
+    @property
+    def controller(self) -> SessionController | None:
+        """The current profile's controller (None until the session layer is loaded)."""
+        return self.session.controller
 
     # -- start and quit -------------------------------------------------------------------------
     async def run(self) -> int:
@@ -103,7 +125,7 @@ class DesktopApp(QObject):
             log.info("started hidden in the tray" if hidden else "first window shown")
         await asyncio.sleep(0)  # one turn of the loop: Qt paints the window before the imports below hold it
         loading = time.monotonic()
-        self.controller = self._make_controller(profile.name, url)
+        self._make_controller(profile.name, url)
         log.info("session layer ready in %.0f ms", 1000 * (time.monotonic() - loading))  # mostly its imports
         self._show_tray()
         self.network.start()
@@ -171,6 +193,10 @@ class DesktopApp(QObject):
         mw.logout_requested.connect(lambda: self.spawn("logout", self._logout()))
         mw.quit_requested.connect(self.quit)
         mw.connection_bar.retry_requested.connect(self._retry)
+        mw.settings_requested.connect(lambda: self.spawn("settings", self.preferences.edit()))
+        # After Conversations.open (connected when it was made): an opened conversation is read only if seen.
+        mw.conversation_selected.connect(lambda _channel: self.attention.catch_up())
+        self.attention.marked_read.connect(self.conversations.refresh)
         if self.tray is not None:
             self.tray.open_requested.connect(self._raise_window)
             self.tray.reconnect_requested.connect(self._retry)
@@ -179,39 +205,38 @@ class DesktopApp(QObject):
         self.network.online_changed.connect(self._on_network)
         self.notifier.open_requested.connect(self._open_conversation)
 
-    def _make_controller(self, profile_name: str, url: str) -> SessionController:
+    def _make_controller(self, profile_name: str, url: str) -> None:
+        """A controller for this profile becomes the current session (everyone following it is told)."""
         # Imported here, after the first window is up: httpx, httpx-ws and keyring cost ~0.25 s to import.
-        from im_desktop.credentials import CredentialStore
+        from im_desktop.local.credentials import CredentialStore
         from im_desktop.session.controller import SessionController
         from im_desktop.session.types import ServerProfile
 
         if self._credentials is None:
             self._credentials = CredentialStore()
         platform = {"win32": "Windows", "darwin": "Mac"}.get(sys.platform, "Linux")
-        early, self._early_cache = self._early_cache, None  # the controller owns it from here on
-        c = SessionController(
+        self.session.replace(SessionController(
             ServerProfile.of(self.settings.profile(profile_name), url), cache_dir=self.paths.cache,
             credentials=self._credentials, platform=platform, device_id=self.settings.device_id,
-            device_name=socket.gethostname() or platform, cache=early,
-        )  # fmt: skip
+            device_name=socket.gethostname() or platform, cache=self.session.take_early_cache(),
+        ))  # fmt: skip
+
+    def _follow(self, c: SessionController) -> None:
+        """Wire a new controller to the status bar and to what the root itself does about it."""
         bar = self.main_window.connection_bar
         c.status_changed.connect(bar.on_status_changed)
         c.status_changed.connect(self._on_status)
         c.reconnect_scheduled.connect(bar.on_reconnect_scheduled)
         c.connect_failed.connect(bar.on_connect_failed)
         c.outbox_changed.connect(bar.on_outbox_changed)
-        bar.set_unencrypted(self.settings.profile(profile_name).unencrypted)
-        self.attention.watch(c)  # first: a message read as it arrives is marked before the list refreshes
-        self.conversations.watch(c)
-        c.kicked_offline.connect(lambda info: self.spawn("kicked", self._on_kicked(info)))
-        c.user_sig_expired.connect(lambda: self.spawn("ticket", self._on_ticket_expired()))
+        unencrypted = self.settings.profile(c.profile.name).unencrypted
+        bar.set_unencrypted(unencrypted)
+        if self.tray is not None:
+            self.tray.set_unencrypted(unencrypted)
+        c.kicked_offline.connect(lambda info: self.spawn("kicked", self.reauth.kicked(info)))
+        c.user_sig_expired.connect(lambda: self.spawn("ticket", self.reauth.ticket_expired()))
         keyring_note = self.login_window.on_credentials_unavailable  # reading a ticket fails before login_user is set
         c.credential_store_unavailable.connect(lambda text: keyring_note(text, logged_in=bool(c.login_user)))
-        if self.tray is not None:
-            c.reconnect_scheduled.connect(self.tray.on_next_retry)
-            self.tray.set_unencrypted(self.settings.profile(profile_name).unencrypted)
-            c.login_status_changed.connect(lambda _s: self.tray.on_logged_in(bool(c.login_user)) if self.tray else None)
-        return c
 
     def _profile_choices(self) -> list[ProfileChoice]:
         return [ProfileChoice(p.name, profile_title(p.kind, p.title), p.sources, p.sources[0])
@@ -233,9 +258,8 @@ class DesktopApp(QObject):
             assert error is not None
             self.login_window.on_login_failed(int(error.code), error.message)
             return
-        self.settings = replace(self.settings, current_profile=request.profile, last_user=request.user_id,
-                                remember=request.remember)  # fmt: skip
-        save_settings(self.paths.settings_file, self.settings)
+        self.settings_file.save(replace(self.settings, current_profile=request.profile, last_user=request.user_id,
+                                        remember=request.remember))  # fmt: skip
         self.login_window.on_login_succeeded()
         self._show_main(request.user_id)
 
@@ -247,8 +271,7 @@ class DesktopApp(QObject):
         name = "server-" + hashlib.sha256(choice.base_url.encode()).hexdigest()[:8]
         profile = ServerProfileSettings(name, choice.title, choice.kind, choice.base_url, choice.ticket_url,
                                         choice.proxy, choice.allow_insecure, choice.ca_file)  # fmt: skip
-        self.settings = self.settings.with_profile(profile)
-        save_settings(self.paths.settings_file, self.settings)  # remembered for next time
+        self.settings_file.save(self.settings.with_profile(profile))  # remembered for next time
         self.login_window.set_profiles(self._profile_choices(), name)
         await self._switch_profile(name)
 
@@ -269,9 +292,8 @@ class DesktopApp(QObject):
             url = self.sandbox.prepare()
             if not self.sandbox.running:
                 await self._start_sandbox()
-        self.controller = self._make_controller(profile.name, url)
-        self.settings = replace(self.settings, current_profile=name)
-        save_settings(self.paths.settings_file, self.settings)
+        self._make_controller(profile.name, url)
+        self.settings_file.save(replace(self.settings, current_profile=name))
 
     async def _auto_login(self, user_id: str, kind: str) -> None:
         from im_desktop.session.tickets import SandboxTickets
@@ -283,14 +305,12 @@ class DesktopApp(QObject):
             elif not await self.controller.login_remembered(user_id, static_token=kind == "satori"):
                 self._show_login()
         except ImError as exc:
-            self._show_login()
-            self.login_window.on_login_failed(int(exc.code), exc.message)
+            self._show_login(exc)
 
     async def _logout(self) -> None:
         if self.controller is not None:
             await self.controller.logout()
-        self.settings = replace(self.settings, remember=False)
-        save_settings(self.paths.settings_file, self.settings)
+        self.settings_file.save(replace(self.settings, remember=False))
         self._show_login()
 
     def _retry(self) -> None:
@@ -307,68 +327,16 @@ class DesktopApp(QObject):
             log.info("online")
             if self.options.exit_after == "online":
                 self.quit()
-        if self.tray is None:
-            return
-        if status == LoginStatus.OFFLINE and self.tray.state in ("kicked", "needs-login"):
-            return  # the more specific state stays until the user acts
-        self.tray.on_state(_TRAY_STATE.get(LoginStatus(status), "offline"))
-
-    # -- the server decided something -----------------------------------------------------------
-    async def _on_kicked(self, info: dict[str, Any]) -> None:
-        self.main_window.connection_bar.on_kicked(info)
-        if self.tray is not None:
-            self.tray.on_state("kicked")
-        self._raise_window()
-        choice = await await_dialog(KickedDialog(info, self.main_window))
-        if choice == KICK_LOGIN_AGAIN and self.controller is not None:
-            # The controller knows who was logged in and how; nothing here keeps its own copy, so a remembered
-            # ticket is used again as it is and never deleted on the way.
-            try:
-                await self.controller.login_again()
-            except ImError as exc:
-                self._show_login()
-                self.login_window.on_login_failed(int(exc.code), exc.message)
-        elif choice == KICK_QUIT:
-            self.quit()
-        else:
-            await self._logout()
-
-    async def _on_ticket_expired(self) -> None:
-        """Renew without asking when the source can; otherwise ask over the window, keeping drafts."""
-        self.main_window.connection_bar.on_needs_ticket()
-        if self.tray is not None:
-            self.tray.on_state("needs-login")
-        last = self.controller.last_login if self.controller is not None else None
-        if last is None or self.controller is None:
-            self._show_login()
-            return
-        user, kind = last
-        if self.controller.last_login_can_renew:
-            try:
-                await self.controller.login_again()
-            except ImError as exc:  # the source could not give a working ticket: ask the person
-                self._show_login()
-                self.login_window.on_login_failed(int(exc.code), exc.message)
-            return
-        if kind == "token":  # a static token does not expire by itself; the server refused it: log in anew
-            self._show_login()
-            return
-        source = "password" if kind == "password" else "usersig"
-        dialog = TicketDialog(user, source, self.main_window)
-        if await await_dialog(dialog) and self.controller is not None:
-            secret = dialog.secret()
-            dialog.clear_secret()
-            request = LoginRequest(self.settings.current_profile, user, source, secret, self.settings.remember)
-            await self._login(request)
-        else:
-            self._show_login()
 
     # -- windows --------------------------------------------------------------------------------
-    def _show_login(self) -> None:
+    def _show_login(self, error: ImError | None = None) -> None:
+        """The login window, saying why when a login or the server could not go on."""
         self.main_window.hide()
         self.login_window.show()
         self.login_window.raise_()
         self.login_window.activateWindow()
+        if error is not None:
+            self.login_window.on_login_failed(int(error.code), error.message)
 
     def _show_main(self, user_id: str, *, show: bool = True) -> bool:
         """The main window on the user's cached conversations (shown unless `show` is False: started hidden);
@@ -379,12 +347,9 @@ class DesktopApp(QObject):
                 self.controller.open_offline(user_id)
             else:  # a remembered start: the cache alone, handed to the controller once it is made
                 path = cache_path(self.paths.cache, self.settings.profile().name, check_user_id(user_id))
-                self._early_cache = LocalCache(path)
+                self.session.show_early(LocalCache(path))
         except (ImError, CacheError) as exc:
-            error = as_im_error(exc)
-            assert error is not None
-            self._show_login()
-            self.login_window.on_login_failed(int(error.code), error.message)
+            self._show_login(as_im_error(exc))
             return False
         profile = self.settings.profile()
         self.main_window.set_user(user_id, profile_title(profile.kind, profile.title))
@@ -408,7 +373,8 @@ class DesktopApp(QObject):
         self.attention.catch_up()
 
     def _raise_window(self) -> None:
-        window = self.main_window if self.controller and self.controller.cache else self.login_window
+        controller = self.session.controller
+        window = self.main_window if controller is not None and controller.cache is not None else self.login_window
         window.show()
         window.raise_()
         window.activateWindow()

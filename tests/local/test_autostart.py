@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from im_desktop.autostart import AUTOSTART_ID, LaunchAgent, RunKey, XdgAutostart, launch_command
+from im_desktop.local.autostart import AUTOSTART_ID, LaunchAgent, RunKey, XdgAutostart, launch_command
 
 ENTRY = f"{AUTOSTART_ID}.desktop"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from im_desktop.settings import Settings
+from im_desktop.local.settings import Settings
 from im_desktop.ui.login_window import LoginRequest
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from im_desktop.sandbox import SandboxServer
+from im_desktop.desktop.sandbox import SandboxServer
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 PARENT = """
 import asyncio, sys, time
 from pathlib import Path
-from im_desktop.sandbox import SandboxServer
+from im_desktop.desktop.sandbox import SandboxServer
 
 sandbox = SandboxServer(Path(sys.argv[1]), Path(sys.argv[2]))
 asyncio.run(sandbox.start())

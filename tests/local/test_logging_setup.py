@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from im_desktop import usersig
-from im_desktop.logging_setup import setup_logging
+from im_desktop.local.logging_setup import setup_logging
+from im_desktop.protocol import usersig
 
 
 def test_secrets_are_redacted_in_the_log_file(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import os
 import re
 from pathlib import Path
 
-from im_desktop.private_files import PRIVATE_FILE_MODE, private_dir
+from im_desktop.local.private_files import PRIVATE_FILE_MODE, private_dir
 
 __all__ = ["RedactingFilter", "setup_logging"]
 

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from im_desktop.private_files import ensure_private_file, private_dir
+from im_desktop.local.private_files import ensure_private_file, private_dir
 
 if TYPE_CHECKING:
-    from im_desktop.settings import AppPaths
+    from im_desktop.local.settings import AppPaths
 
 __all__ = ["SandboxServer", "server_command"]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from im_desktop.protocol.proxy import DIRECT, SYSTEM_PROXY
-from im_desktop.settings import SANDBOX, AppPaths, ServerProfileSettings, Settings, load_settings, save_settings
+from im_desktop.local.address_rules import DIRECT, SYSTEM_PROXY
+from im_desktop.local.settings import SANDBOX, AppPaths, ServerProfileSettings, Settings, load_settings, save_settings
 
 
 def test_defaults_offer_the_sandbox(tmp_path: Path) -> None:

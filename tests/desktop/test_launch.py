@@ -20,7 +20,8 @@ import psutil
 from im_desktop.ui.login_window import LoginWindow
 from im_desktop.ui.main_window import MainWindow
 
-WATCHED = ("httpx", "httpx_ws", "keyring", "im_desktop.session.controller", "im_desktop.credentials", "trio", "rich")
+WATCHED = ("httpx", "httpx_ws", "keyring", "im_desktop.session.controller", "im_desktop.local.credentials", "trio",
+           "rich")
 seen = {}
 
 def noting(cls, name):
@@ -34,7 +35,7 @@ def noting(cls, name):
 
 noting(MainWindow, "main")
 noting(LoginWindow, "login")
-from im_desktop.launch import main
+from im_desktop.desktop.launch import main
 code = main(sys.argv[1:])
 print(json.dumps(seen))
 raise SystemExit(code)
